@@ -1,0 +1,514 @@
+"""The catalog: one in-process DuckDB database holding everything an artifact folder says.
+
+It reads the folder (never writes to it), normalises every event into the ``events`` relation,
+puts every record it cannot accept into ``quarantine`` with a reason, counts repeated event ids
+once, and on :meth:`Catalog.refresh` reads only what is new: new files and appended complete lines.
+One catalog serves a whole process; threads query it through their own cursors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from opdash import ingest
+from opdash.contract import RAW_LIMIT, ArtifactFile, FileKind, classify
+
+QUARANTINE_DDL = """
+CREATE TABLE IF NOT EXISTS quarantine (
+    source_file VARCHAR NOT NULL, line BIGINT, "row" BIGINT,
+    reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR
+)"""
+DUPLICATES_DDL = """
+CREATE TABLE IF NOT EXISTS duplicates (
+    event_id VARCHAR NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, "row" BIGINT
+)"""
+RUNS_DDL = """
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR NOT NULL, name VARCHAR, kind VARCHAR, status VARCHAR,
+    started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, heartbeat_at TIMESTAMPTZ,
+    params JSON, tags JSON, error VARCHAR
+)"""
+ALERTS_DDL = """
+CREATE TABLE IF NOT EXISTS alerts (
+    run_id VARCHAR NOT NULL, alert_id VARCHAR, raised_at TIMESTAMPTZ, severity VARCHAR,
+    title VARCHAR, message VARCHAR, source VARCHAR, resolved_at TIMESTAMPTZ,
+    source_file VARCHAR, line BIGINT
+)"""
+
+
+@dataclass
+class FileState:
+    """What the catalog has read of one file, so a refresh reads only what changed."""
+
+    size: int
+    mtime_ns: int
+    offset: int = 0  # bytes consumed (JSON lines: up to the last complete line)
+    next_line: int = 1
+
+
+@dataclass(frozen=True)
+class RefreshReport:
+    """What one refresh read."""
+
+    files_read: int
+    events_added: int
+    quarantined_added: int
+    duplicates_added: int
+    version: int
+
+
+@dataclass(frozen=True)
+class CatalogStats:
+    """Headline counts of what the folder holds."""
+
+    files: int
+    events: int
+    workflows: int
+    runs: int
+    quarantined: int
+    duplicates: int
+    first_event_at: datetime | None
+    last_event_at: datetime | None
+    refreshed_at: datetime | None
+    version: int
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        for key in ("first_event_at", "last_event_at", "refreshed_at"):
+            out[key] = out[key].isoformat() if out[key] else None
+        return out
+
+
+@dataclass
+class _Files:
+    states: dict[str, FileState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Source:
+    """A file being read: what it is, where it is, and its place in reading order."""
+
+    artifact: ArtifactFile
+    path: Path
+    seq: int
+
+
+@dataclass
+class _Batch:
+    """Everything one refresh read, validated together in one SQL pass."""
+
+    records: list[ingest.Record] = field(default_factory=list)
+    parquet: list[tuple[_Source, dict[str, str]]] = field(default_factory=list)
+    bad: list[tuple] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+    def add_records(self, src: _Source, items) -> None:
+        self.files.append(src.artifact.relpath)
+        for item in items:
+            if isinstance(item, ingest.Record):
+                self.records.append(
+                    ingest.Record(
+                        item.line, item.row, item.text, src.artifact.relpath, src.seq, src.artifact.run_id
+                    )
+                )
+            else:
+                self.bad.append(
+                    (src.artifact.relpath, item.line, item.row, item.reason, item.detail, item.raw)
+                )
+
+    def add_parquet(self, src: _Source, columns: dict[str, str]) -> None:
+        self.files.append(src.artifact.relpath)
+        self.parquet.append((src, columns))
+
+    def bad_file(self, src: _Source, detail: str) -> None:
+        self.bad.append((src.artifact.relpath, None, None, "unreadable_file", detail, ""))
+
+    def parts(self) -> tuple[list[str], dict[str, Any]]:
+        """The fields relations to union, and their bound parameters."""
+        parts = [ingest.TEXT_FIELDS_SQL] if self.records else []
+        params: dict[str, Any] = {}
+        for i, (src, columns) in enumerate(self.parquet):
+            parts.append(ingest.parquet_fields_sql(columns, f"p{i}"))
+            params |= {
+                f"p{i}_path": str(src.path),
+                f"p{i}_file": src.artifact.relpath,
+                f"p{i}_run": src.artifact.run_id,
+                f"p{i}_seq": src.seq,
+            }
+        return parts, params
+
+    def split(self) -> list[_Batch]:
+        """One batch per file, to isolate a file that makes the whole batch fail."""
+        out: dict[str, _Batch] = {}
+        for record in self.records:
+            out.setdefault(record.source_file, _Batch(files=[record.source_file])).records.append(record)
+        for src, columns in self.parquet:
+            out.setdefault(src.artifact.relpath, _Batch(files=[src.artifact.relpath])).parquet.append(
+                (src, columns)
+            )
+        return list(out.values())
+
+
+class Catalog:
+    """One DuckDB database over one artifact folder.
+
+    ``catalog.sql("SELECT …")`` runs SQL over ``events``, ``quarantine``, ``duplicates``, ``runs``
+    and ``alerts``; ``catalog.table("events")`` is the same data as an ibis table.
+    """
+
+    def __init__(self, root: str | os.PathLike[str]) -> None:
+        self.root = Path(root).expanduser().resolve()
+        self._con = duckdb.connect(
+            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+        )
+        self._con.execute("SET TimeZone = 'UTC'")
+        for ddl in (ingest.EVENTS_DDL, QUARANTINE_DDL, DUPLICATES_DDL, RUNS_DDL, ALERTS_DDL):
+            self._con.execute(ddl)
+        self._lock = threading.RLock()
+        self._files = _Files()
+        self._ibis = None
+        self.version = 0
+        self.refreshed_at: datetime | None = None
+        self.refresh()
+
+    # -- querying ---------------------------------------------------------------------------
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A cursor for the calling thread: DuckDB connections must not be shared by threads."""
+        return self._con.cursor()
+
+    def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
+        """Run SQL on a fresh cursor and return a pandas DataFrame."""
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            return cur.execute(query, params).df()
+        finally:
+            cur.close()
+
+    def fetchall(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> list[tuple]:
+        with self._lock:
+            cur = self._con.cursor()
+        try:
+            return cur.execute(query, params).fetchall()
+        finally:
+            cur.close()
+
+    @property
+    def ibis(self):
+        """The ibis DuckDB backend over this catalog's database."""
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self._con)
+        return self._ibis
+
+    def table(self, name: str = "events"):
+        """A relation of the catalog as an ibis table."""
+        return self.ibis.table(name)
+
+    def stats(self) -> CatalogStats:
+        row = self.fetchall(
+            """
+            SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
+                   (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
+                   (SELECT count(*) FROM duplicates),
+                   (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
+            """
+        )[0]
+        return CatalogStats(
+            files=len(self._files.states),
+            events=row[0],
+            workflows=row[1],
+            runs=row[2],
+            quarantined=row[3],
+            duplicates=row[4],
+            first_event_at=row[5],
+            last_event_at=row[6],
+            refreshed_at=self.refreshed_at,
+            version=self.version,
+        )
+
+    def event_types(self) -> list[str]:
+        """Event types present, most frequent first."""
+        rows = self.fetchall("SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1")
+        return [r[0] for r in rows]
+
+    # -- loading ----------------------------------------------------------------------------
+    def discover(self) -> list[ArtifactFile]:
+        """Every artifact file under the folder, in a stable (sorted) order."""
+        found: list[ArtifactFile] = []
+        if not self.root.is_dir():
+            return found
+        for dirpath, dirnames, filenames in os.walk(self.root, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            rel_dir = Path(dirpath).relative_to(self.root)
+            for name in sorted(filenames):
+                artifact = classify((rel_dir / name).as_posix())
+                if artifact is not None:
+                    found.append(artifact)
+        return sorted(found, key=lambda a: a.relpath)
+
+    def refresh(self) -> RefreshReport:
+        """Read new files and appended lines; unchanged files are not read again."""
+        with self._lock:
+            before = self._counts()
+            batch = _Batch()
+            read = 0
+            for seq, artifact in enumerate(self.discover()):
+                if self._refresh_file(artifact, seq, batch):
+                    read += 1
+            self._flush(batch)
+            after = self._counts()
+            if read or self.version == 0:
+                self.version += 1
+            self.refreshed_at = datetime.now().astimezone()
+            return RefreshReport(
+                files_read=read,
+                events_added=after[0] - before[0],
+                quarantined_added=after[1] - before[1],
+                duplicates_added=after[2] - before[2],
+                version=self.version,
+            )
+
+    def _counts(self) -> tuple[int, int, int]:
+        return self._con.execute(
+            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine),"
+            " (SELECT count(*) FROM duplicates)"
+        ).fetchall()[0]
+
+    def _refresh_file(self, artifact: ArtifactFile, seq: int, batch: _Batch) -> bool:
+        path = self.root / artifact.relpath
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        old = self._files.states.get(artifact.relpath)
+        if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
+            return False
+        appendable = artifact.kind in (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.RUN_ALERTS)
+        if old is not None and not (appendable and st.st_size >= old.offset):
+            self._forget(artifact)
+            old = None
+        state = old or FileState(size=0, mtime_ns=0)
+        state.size, state.mtime_ns = st.st_size, st.st_mtime_ns
+        self._files.states[artifact.relpath] = state
+        reader = {
+            FileKind.JSON_LINES: self._read_lines,
+            FileKind.RUN_EVENTS: self._read_lines,
+            FileKind.JSON: self._read_json_document,
+            FileKind.PARQUET: self._read_parquet,
+            FileKind.RUN_META: self._read_run_meta,
+            FileKind.RUN_ALERTS: self._read_alerts,
+        }[artifact.kind]
+        reader(_Source(artifact, path, seq), state, batch)
+        return True
+
+    def _forget(self, artifact: ArtifactFile) -> None:
+        """Drop what a file contributed, before it is read again whole."""
+        for table in ("events", "quarantine", "duplicates", "alerts"):
+            self._con.execute(f"DELETE FROM {table} WHERE source_file = ?", [artifact.relpath])
+        if artifact.kind is FileKind.RUN_META:
+            self._con.execute("DELETE FROM runs WHERE run_id = ?", [artifact.run_id])
+
+    def _complete_chunk(self, path: Path, state: FileState) -> tuple[bytes, int]:
+        """New complete lines since the last read; a torn last line waits for its newline."""
+        with path.open("rb") as fh:
+            fh.seek(state.offset)
+            data = fh.read()
+        end = data.rfind(b"\n") + 1
+        first_line = state.next_line
+        state.offset += end
+        state.next_line += data[:end].count(b"\n")
+        return data[:end], first_line
+
+    def _read_lines(self, src: _Source, state: FileState, batch: _Batch) -> None:
+        chunk, first_line = self._complete_chunk(src.path, state)
+        batch.add_records(src, ingest.split_lines(chunk, first_line))
+
+    def _read_json_document(self, src: _Source, state: FileState, batch: _Batch) -> None:
+        data = src.path.read_bytes()
+        state.offset = len(data)
+        batch.add_records(src, ingest.json_document_records(data))
+
+    def _read_parquet(self, src: _Source, state: FileState, batch: _Batch) -> None:
+        state.offset = state.size
+        try:
+            described = self._con.execute(
+                "DESCRIBE SELECT * FROM read_parquet($path, hive_partitioning = false)",
+                {"path": str(src.path)},
+            ).fetchall()
+        except duckdb.Error as exc:
+            batch.bad_file(src, f"not a readable parquet file: {_first_line(exc)}")
+            return
+        batch.add_parquet(src, {name: str(dtype) for name, dtype, *_ in described})
+
+    def _flush(self, batch: _Batch) -> None:
+        """Validate everything one refresh read in one pass, then file it away."""
+        if batch.bad:
+            self._quarantine_rows(batch.bad)
+        parts, params = batch.parts()
+        if not parts:
+            return
+        if batch.records:
+            self._con.register("lines", ingest.records_table(batch.records))
+        try:
+            self._stage(parts, params)
+        except duckdb.Error:
+            if len(parts) == 1:
+                raise
+            for part in batch.split():  # find the file that broke the batch; keep the rest
+                try:
+                    self._flush(part)
+                except duckdb.Error as exc:
+                    self._quarantine_rows(
+                        [(part.files[0], None, None, "unreadable_file", _first_line(exc), "")]
+                    )
+        finally:
+            if batch.records:
+                self._con.unregister("lines")
+
+    def _stage(self, parts: list[str], params: dict[str, Any]) -> None:
+        """Validate fields relations, then file their rows into events, duplicates and quarantine."""
+        con = self._con
+        fields = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE staged AS {ingest.staged_sql('(' + fields + ')')}",
+            params,
+        )
+        con.execute(
+            'INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, detail, raw '
+            "FROM staged WHERE reason IS NOT NULL ORDER BY file_seq, source_line, source_row"
+        )
+        con.execute(
+            """
+            CREATE OR REPLACE TEMP TABLE staged_ok AS
+            SELECT *, row_number() OVER (PARTITION BY event_id
+                                         ORDER BY file_seq, source_line, source_row) AS nth,
+                   EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id) AS seen
+            FROM staged s WHERE reason IS NULL
+            """
+        )
+        columns = ", ".join(ingest.EVENT_COLUMNS)
+        con.execute(
+            f"INSERT INTO events SELECT {columns} FROM staged_ok WHERE nth = 1 AND NOT seen "
+            "ORDER BY file_seq, source_line, source_row"
+        )
+        con.execute(
+            "INSERT INTO duplicates SELECT event_id, source_file, source_line, source_row "
+            "FROM staged_ok WHERE nth > 1 OR seen ORDER BY file_seq, source_line, source_row"
+        )
+        con.execute("DROP TABLE staged")
+        con.execute("DROP TABLE staged_ok")
+
+    def _quarantine_rows(self, rows: list[tuple]) -> None:
+        self._con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)
+
+    # -- runs -------------------------------------------------------------------------------
+    def _read_run_meta(self, src: _Source, state: FileState, batch: _Batch) -> None:
+        state.offset = state.size
+        path, run_id = src.path, src.artifact.run_id
+        self._con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+        try:
+            meta = json.loads(path.read_bytes().decode("utf-8"))
+            if not isinstance(meta, dict):
+                raise ValueError("run.json must hold a JSON object")
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            self._con.execute(
+                "INSERT INTO runs (run_id, error) VALUES (?, ?)", [run_id, f"unreadable: {exc}"]
+            )
+            return
+        times = [_timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")]
+        self._con.execute(
+            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                run_id,
+                _str_or_none(meta.get("name")),
+                _str_or_none(meta.get("kind")),
+                _str_or_none(meta.get("status")),
+                *times,
+                json.dumps(meta.get("params")) if meta.get("params") is not None else None,
+                json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
+                None,
+            ],
+        )
+
+    def _read_alerts(self, src: _Source, state: FileState, batch: _Batch) -> None:
+        artifact = src.artifact
+        chunk, first_line = self._complete_chunk(src.path, state)
+        rows, bad = [], []
+        for item in ingest.split_lines(chunk, first_line):
+            if isinstance(item, ingest.BadRecord):
+                bad.append((artifact.relpath, item.line, None, item.reason, item.detail, item.raw))
+                continue
+            try:
+                alert = json.loads(item.text)
+                if not isinstance(alert, dict):
+                    raise ValueError("an alert must be a JSON object")
+            except (ValueError, RecursionError) as exc:
+                bad.append(
+                    (artifact.relpath, item.line, None, "malformed_json", str(exc), item.text[:RAW_LIMIT])
+                )
+                continue
+            rows.append(
+                (
+                    artifact.run_id,
+                    _str_or_none(alert.get("alert_id")),
+                    _timestamp_or_none(alert.get("raised_at")),
+                    _str_or_none(alert.get("severity")),
+                    _str_or_none(alert.get("title")),
+                    _str_or_none(alert.get("message")),
+                    _str_or_none(alert.get("source")),
+                    _timestamp_or_none(alert.get("resolved_at")),
+                    artifact.relpath,
+                    item.line,
+                )
+            )
+        if rows:
+            self._con.executemany(
+                "INSERT INTO alerts VALUES (?, ?, TRY_CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?,"
+                " TRY_CAST(? AS TIMESTAMPTZ), ?, ?)",
+                rows,
+            )
+        if bad:
+            self._quarantine_rows(bad)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _timestamp_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+_SHARED: dict[Path, Catalog] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def open_catalog(root: str | os.PathLike[str]) -> Catalog:
+    """A new catalog over ``root``."""
+    return Catalog(root)
+
+
+def shared_catalog(root: str | os.PathLike[str]) -> Catalog:
+    """The one catalog of this process for ``root``, shared by every session that asks for it."""
+    key = Path(root).expanduser().resolve()
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            _SHARED[key] = Catalog(key)
+        return _SHARED[key]
+
+
+__all__ = ["Catalog", "CatalogStats", "RefreshReport", "open_catalog", "shared_catalog"]

@@ -1,0 +1,60 @@
+"""Durations and instants as users type them (``90m``, ``14d``, ``2026-11-20T09:00:00+01:00``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+
+from opdash.errors import UsageError
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+
+
+def parse_duration(text: str | int | float, *, name: str = "window") -> int:
+    """Seconds in a duration such as ``90m``, ``6h``, ``14d`` or ``2w`` (a bare number is seconds)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        seconds = int(text)
+    else:
+        match = _DURATION.match(str(text))
+        if match is None and str(text).strip().isdigit():
+            seconds = int(str(text).strip())
+        elif match is None:
+            raise UsageError(
+                f"bad {name} '{text}': use a whole number with s, m, h, d or w, e.g. 90m, 6h, 14d, 2w"
+            )
+        else:
+            seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds <= 0:
+        raise UsageError(f"bad {name} '{text}': it must be longer than zero")
+    return seconds
+
+
+def format_duration(seconds: int) -> str:
+    """The shortest exact way to write a duration: 1209600 → '14d'."""
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def parse_instant(text: str | datetime | date | None, *, name: str = "time") -> datetime | None:
+    """An aware UTC datetime from ISO 8601 text (no offset means UTC; a bare date is midnight UTC)."""
+    if text is None or text == "":
+        return None
+    if isinstance(text, datetime):
+        value = text
+    elif isinstance(text, date):
+        value = datetime.combine(text, time())
+    else:
+        raw = str(text).strip()
+        try:
+            value = datetime.fromisoformat(raw.replace("z", "Z"))
+        except ValueError:
+            raise UsageError(
+                f"bad {name} '{text}': use an ISO 8601 date or time such as 2026-11-20 or "
+                "2026-11-20T09:00:00Z"
+            ) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,48 @@
+"""Shared helpers: build small artifact folders by hand."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+
+
+def at(seconds: float = 0) -> str:
+    """RFC 3339 text (UTC, 'Z') of T0 + seconds."""
+    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+
+
+def ev(event_id: str, event_type: str, seconds: float = 0, wf: str | None = "w1", **more) -> dict:
+    """An event envelope at T0 + seconds in workflow ``wf`` (None: no correlation at all)."""
+    event = {"event_id": event_id, "event_type": event_type, "occurred_at": at(seconds)}
+    if wf is not None:
+        event["correlation"] = {"workflow_id": wf}
+    event.update(more)
+    return event
+
+
+def write_lines(path: Path, records, *, newline_at_end: bool = True) -> Path:
+    """Write a JSON-lines file; records are dicts (dumped), str (as is) or bytes (as is)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    chunks = []
+    for r in records:
+        if isinstance(r, bytes):
+            chunks.append(r)
+        elif isinstance(r, str):
+            chunks.append(r.encode("utf-8"))
+        else:
+            chunks.append(json.dumps(r).encode("utf-8"))
+    data = b"\n".join(chunks) + (b"\n" if newline_at_end and chunks else b"")
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """An empty artifact folder with an ``events/`` directory."""
+    (tmp_path / "events").mkdir()
+    return tmp_path

@@ -1,0 +1,116 @@
+"""The opdash command as a user runs it: real subprocesses, exit codes, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import DEMO
+
+LOOP = "signal.created,candidate.created,trade.plan.created,trade.executed,trade.closed"
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "opdash.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+
+
+def test_funnel_json_matches_the_library():
+    import opdash as od
+
+    expected = od.funnel(od.open(DEMO), LOOP.split(","), window="14d").to_dict()
+    proc = run_cli("funnel", str(DEMO), "--steps", LOOP, "--window", "14d", "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data == json.loads(json.dumps(expected, default=str))
+    assert [s["event_type"] for s in data["steps"]] == LOOP.split(",")
+    assert data["window_seconds"] == 14 * 86400
+    assert data["entities"] == expected["steps"][0]["count"] > 0
+    counts = [s["count"] for s in data["steps"]]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_funnel_text_table():
+    proc = run_cli("funnel", str(DEMO), "--steps", LOOP)
+    assert proc.returncode == 0, proc.stderr
+    assert "signal.created" in proc.stdout and "from start" in proc.stdout
+
+
+def test_missing_step_type_is_a_note_not_an_error():
+    proc = run_cli("funnel", str(DEMO), "--steps", "signal.created,no.such.type", "--json")
+    assert proc.returncode == 0
+    assert json.loads(proc.stdout)["steps"][1]["count"] == 0
+    assert "no.such.type" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "bad"),
+    [
+        (["funnel", str(DEMO), "--steps", LOOP, "--window", "14x"], "14x"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--order", "sideways"], "sideways"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--by", "actr.id"], "actr.id"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--since", "yesterday-ish"], "yesterday-ish"),
+        (["funnel", "/no/such/folder", "--steps", LOOP], "/no/such/folder"),
+        (["funnel", str(DEMO), "--steps", ",,"], ",,"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--stepz", "x"], "--stepz"),
+        (["serve", str(DEMO), "--port", "99999"], "99999"),
+        (["demo", "x", "--seed", "abc"], "abc"),
+    ],
+)
+def test_user_mistakes_end_in_one_line_and_exit_2(args, bad):
+    proc = run_cli(*args)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert bad in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_did_you_mean_for_a_misspelled_path():
+    proc = run_cli("funnel", str(DEMO), "--steps", LOOP, "--by", "actor.idd")
+    assert proc.returncode == 2
+    assert "did you mean 'actor.id'" in proc.stderr
+
+
+def test_demo_is_byte_identical_and_refuses_a_full_folder(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    for folder in (first, second):
+        proc = run_cli("demo", str(folder), "--seed", "3", "--workflows", "40")
+        assert proc.returncode == 0, proc.stderr
+    files = sorted(p.relative_to(first) for p in first.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(second) for p in second.rglob("*") if p.is_file())
+    assert all((first / f).read_bytes() == (second / f).read_bytes() for f in files)
+    again = run_cli("demo", str(first))
+    assert again.returncode == 2 and "not empty" in again.stderr
+
+
+def test_committed_demo_is_what_the_command_writes(tmp_path):
+    proc = run_cli("demo", str(tmp_path / "demo"))
+    assert proc.returncode == 0, proc.stderr
+    made = sorted(p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*") if p.is_file())
+    committed = sorted(p.relative_to(DEMO) for p in DEMO.rglob("*") if p.is_file())
+    assert made == committed
+    assert all((tmp_path / "demo" / f).read_bytes() == (DEMO / f).read_bytes() for f in made)
+
+
+def test_info_reports_quarantine_with_reasons():
+    proc = run_cli("info", str(DEMO), "--json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["quarantined"] == sum(data["quarantine_by_reason"].values()) > 0
+    assert {"malformed_json", "missing_field", "bad_timestamp"} <= set(data["quarantine_by_reason"])
+
+
+def test_commands_that_do_not_draw_do_not_import_panel():
+    code = (
+        "import sys; from opdash.cli import main; main(['funnel', %r, '--steps', %r, '--json']);"
+        "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules]; print(bad)"
+    ) % (str(DEMO), LOOP)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -1,0 +1,401 @@
+"""Funnels: exact numbers for every documented rule, then a property test against a brute force.
+
+Why: a funnel is a headline number that users act on. Each rule of its definition (entity, tie
+order, inclusive window, best of attempts, strict adjacency, unordered windows, date range,
+chosen-chain timings) gets a hand-made case with the expected counts worked out by hand, and
+tests/bruteforce.py (plain loops, written from the definitions alone) is compared with opdash on
+random small folders where ties, window edges and time-zone offsets are frequent.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import T0, ev, write_lines
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bruteforce
+import opdash
+from opdash.errors import UsageError
+
+
+def run(folder: Path, events: list[dict], steps, **kwargs):
+    write_lines(folder / "events" / "f.jsonl", events)
+    return opdash.funnel(opdash.open(folder), steps, **kwargs)
+
+
+def counts(result) -> list[int]:
+    return [s.count for s in result.steps]
+
+
+def medians(result) -> list[float | None]:
+    return [s.median_seconds_from_previous for s in result.steps]
+
+
+def means(result) -> list[float | None]:
+    return [s.mean_seconds_from_previous for s in result.steps]
+
+
+# -- order of events at equal timestamps -------------------------------------------------------
+
+
+def test_ties_sort_by_funnel_step_before_event_id(folder: Path) -> None:
+    events = [
+        # w1: all at the same instant, event ids in the reverse of the funnel order
+        ev("e1", "c", 0, "w1"), ev("e2", "b", 0, "w1"), ev("e3", "a", 0, "w1"),
+        # w2: a and b tie, c a minute later
+        ev("f9", "a", 0, "w2"), ev("f1", "b", 0, "w2"), ev("f5", "c", 60, "w2"),
+    ]
+    result = run(folder, events, ["a", "b", "c"])
+    assert counts(result) == [2, 2, 2]
+    assert medians(result) == [None, 0.0, 30.0]
+    assert means(result) == [None, 0.0, 30.0]
+
+
+def test_type_listed_twice_ranks_by_its_first_position(folder: Path) -> None:
+    events = [
+        ev("z1", "a", 0, "w1"), ev("a1", "b", 0, "w1"),  # a sorts before b: a→b, no a after
+        ev("a2", "b", 0, "w2"), ev("z2", "a", 0, "w2"), ev("z3", "a", 0, "w2"),  # a, a, b
+        ev("z4", "a", 0, "w3"), ev("a4", "b", 0, "w3"), ev("z5", "a", 10, "w3"),  # a, b, a
+    ]
+    ordered = run(folder, events, ["a", "b", "a"])
+    assert counts(ordered) == [3, 3, 1]
+    assert medians(ordered) == [None, 0.0, 10.0]
+    strict = opdash.funnel(opdash.open(folder), ["a", "b", "a"], order="strict")
+    assert counts(strict) == [3, 3, 1]  # w2 converts from its second a
+    assert [s.conversion_from_previous for s in strict.steps] == [1.0, 1.0, pytest.approx(1 / 3)]
+
+
+# -- window ------------------------------------------------------------------------------------
+
+WINDOW_EVENTS = [
+    ev("1a", "a", 0, "w1"), ev("1b", "b", 3600, "w1"),  # exactly one window: counts
+    ev("2a", "a", 0, "w2"), ev("2b", "b", 3601, "w2"),  # one second over: does not
+    ev("3a", "a", 0, "w3"), ev("3b", "b", 1800, "w3"), ev("3c", "c", 3600, "w3"),
+    ev("4a", "a", 0, "w4"), ev("4b", "b", 100, "w4"), ev("4c", "c", 3601, "w4"),
+]
+
+
+@pytest.mark.parametrize("window", ["1h", "60m", "3600s", 3600])
+@pytest.mark.parametrize("order", ["ordered", "strict", "unordered"])
+def test_window_is_inclusive_and_measured_from_step_one(folder: Path, window, order) -> None:
+    result = run(folder, WINDOW_EVENTS, ["a", "b", "c"], window=window, order=order)
+    assert result.window_seconds == 3600
+    # unordered w2: no window holds both a@0 and b@3601; w4: window at b@100 holds b and c
+    assert counts(result) == [4, 3, 1]
+
+
+def test_window_one_second_over_fails_for_step_three(folder: Path) -> None:
+    result = run(folder, WINDOW_EVENTS, ["a", "b", "c"], window="3601s")
+    assert counts(result) == [4, 4, 2]
+
+
+# -- best of attempts and the chosen chain ------------------------------------------------------
+
+
+def test_best_of_attempts_and_timings_on_the_chosen_chain(folder: Path) -> None:
+    events = [
+        # w1: a@0 reaches b@5 but c@150 is out of window; a@100 reaches all three (30s, 20s)
+        ev("1a", "a", 0, "w1"), ev("1b", "b", 5, "w1"), ev("1a2", "a", 100, "w1"),
+        ev("1b2", "b", 130, "w1"), ev("1c", "c", 150, "w1"),
+        # w2: the first attempt reaches level 2 (40s), the later one adds nothing
+        ev("2a", "a", 0, "w2"), ev("2b", "b", 40, "w2"), ev("2a2", "a", 1000, "w2"),
+        # w3: a failed first attempt does not hide a later success (10s)
+        ev("3a", "a", 0, "w3"), ev("3a2", "a", 500, "w3"), ev("3b", "b", 510, "w3"),
+        # w4: both a's reach level 2: the earliest is chosen (20s, not 10s)
+        ev("4a", "a", 0, "w4"), ev("4a2", "a", 10, "w4"), ev("4b", "b", 20, "w4"),
+        # w5: the earliest b after a is chosen (50s), then c (20s)
+        ev("5a", "a", 0, "w5"), ev("5b", "b", 50, "w5"), ev("5b2", "b", 60, "w5"),
+        ev("5c", "c", 70, "w5"),
+    ]
+    result = run(folder, events, ["a", "b", "c"], window="100s")
+    assert counts(result) == [5, 5, 2]
+    assert medians(result) == [None, 30.0, 20.0]  # step 2 gaps: 30, 40, 10, 20, 50
+    assert means(result) == [None, pytest.approx(30.0), pytest.approx(20.0)]
+    assert [s.conversion_from_previous for s in result.steps] == [1.0, 1.0, 0.4]
+    assert [s.conversion_from_start for s in result.steps] == [1.0, 1.0, 0.4]
+
+
+def test_median_of_an_even_count_is_the_mean_of_the_middle_two(folder: Path) -> None:
+    gaps = {"w1": 10, "w2": 20, "w3": 40, "w4": 100}
+    events = []
+    for wf, gap in gaps.items():
+        events += [ev(f"{wf}a", "a", 0, wf), ev(f"{wf}b", "b", gap, wf)]
+    events += [ev("w5a", "a", 0, "w5")]  # level 1: no gap
+    result = run(folder, events, ["a", "b"])
+    assert counts(result) == [5, 4]
+    assert medians(result) == [None, 30.0]
+    assert means(result) == [None, 42.5]
+
+
+# -- strict ------------------------------------------------------------------------------------
+
+
+def test_strict_is_broken_by_an_intervening_event(folder: Path) -> None:
+    events = [
+        ev("1a", "a", 0, "w1"), ev("1x", "x", 10, "w1"), ev("1b", "b", 20, "w1"),
+        # w2: events between a and b with a null entity or another entity do not count
+        ev("2a", "a", 0, "w2"), ev("nx", "x", 10, None), ev("3x", "x", 10, "w3"),
+        ev("2b", "b", 20, "w2"),
+        # w4: a, a, b: strict converts from the second a
+        ev("4a", "a", 0, "w4"), ev("4a2", "a", 5, "w4"), ev("4b", "b", 10, "w4"),
+        # w5: a non-step event at the same instant sorts after the step events
+        ev("0", "x", 0, "w5"), ev("5a", "a", 0, "w5"), ev("5b", "b", 0, "w5"),
+    ]
+    write_lines(folder / "events" / "f.jsonl", events)
+    cat = opdash.open(folder)
+    ordered = opdash.funnel(cat, ["a", "b"], order="ordered")
+    strict = opdash.funnel(cat, ["a", "b"], order="strict")
+    assert counts(ordered) == [4, 4]
+    assert counts(strict) == [4, 3]
+    assert medians(ordered) == [None, 15.0]  # gaps 20, 20, 10, 0
+    assert means(ordered) == [None, 12.5]
+    assert medians(strict) == [None, 5.0]  # gaps 20, 5, 0
+    assert means(strict) == [None, pytest.approx(25 / 3)]
+    assert strict.steps[1].conversion_from_previous == 0.75
+
+
+# -- unordered ---------------------------------------------------------------------------------
+
+
+def test_unordered_counts_distinct_steps_in_one_window(folder: Path) -> None:
+    events = [
+        ev("1c", "c", 0, "w1"), ev("1b", "b", 10, "w1"), ev("1a", "a", 20, "w1"),  # 3
+        ev("2b", "b", 0, "w2"), ev("2a", "a", 7200, "w2"),  # 1
+        ev("3a", "a", 0, "w3"), ev("3c", "c", 3600, "w3"),  # 2 (inclusive)
+        ev("4b", "b", 0, "w4"), ev("4a", "a", 3600, "w4"), ev("4c", "c", 3601, "w4"),  # 2
+        ev("5x", "x", 0, "w5"),  # never enters
+        ev("6c", "c", 0, "w6"), ev("6c2", "c", 10, "w6"),  # 1: steps are distinct
+    ]
+    result = run(folder, events, ["a", "b", "c"], window="1h", order="unordered")
+    assert counts(result) == [5, 3, 1]
+    assert [s.conversion_from_previous for s in result.steps] == [1.0, 0.6, pytest.approx(1 / 3)]
+    assert medians(result) == [None, None, None]
+    as_dict = result.to_dict()
+    assert as_dict["order"] == "unordered"
+    assert all("median_seconds_from_previous" not in s for s in as_dict["steps"])
+
+
+# -- date range --------------------------------------------------------------------------------
+
+RANGE_EVENTS = [
+    ev("1a", "a", 3600, "w1"), ev("1b", "b", 3 * 3600, "w1"),  # b after until still counts
+    ev("2a", "a", 7200, "w2"), ev("2b", "b", 7201, "w2"),  # a at until: excluded
+    ev("3a", "a", -1, "w3"), ev("3b", "b", 10, "w3"),  # a before since: excluded
+    ev("4a", "a", -600, "w4"), ev("4a2", "a", 600, "w4"), ev("4b", "b", 700, "w4"),
+    ev("5a", "a", 0, "w5"), ev("5b", "b", 6 * 3600 + 1, "w5"),  # a at since: in; b too late
+]
+
+
+def test_since_until_bound_step_one_only(folder: Path) -> None:
+    write_lines(folder / "events" / "f.jsonl", RANGE_EVENTS)
+    cat = opdash.open(folder)
+    since, until = "2026-11-20T10:00:00+01:00", T0 + timedelta(hours=2)  # since == T0
+    result = opdash.funnel(cat, ["a", "b"], window="6h", since=since, until=until)
+    assert counts(result) == [3, 2]
+    assert medians(result) == [None, 3650.0]  # w1 7200s, w4 100s (from its in-range a)
+    assert result.since == T0 and result.until == until
+    assert result.to_dict()["since"] == T0.isoformat()
+    strict = opdash.funnel(cat, ["a", "b"], window="6h", order="strict", since=since, until=until)
+    assert counts(strict) == [3, 2]
+    unordered = opdash.funnel(cat, ["a", "b"], window="6h", order="unordered", since=T0, until=until)
+    # w3 enters through b@10 (its a@-1 starts no window); w2's events are all at/after until
+    assert counts(unordered) == [4, 2]
+
+
+# -- entities ----------------------------------------------------------------------------------
+
+
+def test_null_entities_are_ignored(folder: Path) -> None:
+    events = [
+        ev("1a", "a", 0, "w1"), ev("1b", "b", 10, "w1"),
+        ev("na", "a", 0, None), ev("nb", "b", 10, None),
+        {**ev("xa", "a", 0, None), "correlation": {"workflow_id": None}},
+        {**ev("xb", "b", 5, None), "correlation": {"parent_event_id": "1a"}},
+    ]
+    for order in ("ordered", "strict", "unordered"):
+        result = run(folder, events, ["a", "b"], order=order)
+        assert counts(result) == [1, 1], order
+
+
+def test_by_actor_id_and_payload_key(folder: Path) -> None:
+    events = [
+        ev("e1", "a", 0, "w1", actor={"type": "user", "id": "u1"}, payload={"symbol": "AAPL"}),
+        ev("e2", "b", 10, "w2", actor={"type": "user", "id": "u1"}, payload={"symbol": "AAPL"}),
+        ev("e3", "a", 20, "w1", actor={"type": "user", "id": "u2"}, payload={"symbol": "MSFT"}),
+        ev("e4", "a", 30, "w3", payload={"symbol": None}),
+        ev("e5", "b", 40, "w3", actor={"type": "bot"}, payload={"qty": 1}),
+        ev("e6", "b", 50, "w1", actor={"type": "user", "id": "u3"}),
+    ]
+    write_lines(folder / "events" / "f.jsonl", events)
+    cat = opdash.open(folder)
+    assert counts(opdash.funnel(cat, ["a", "b"])) == [2, 2]  # w1: a→b, w3: a→b
+    by_actor = opdash.funnel(cat, ["a", "b"], by="actor.id")
+    assert counts(by_actor) == [2, 1]  # u1: a→b; u2: a
+    assert by_actor.by == "actor.id" and by_actor.to_dict()["by"] == "actor.id"
+    assert medians(by_actor) == [None, 10.0]
+    by_symbol = opdash.funnel(cat, ["a", "b"], by="payload.symbol")
+    assert counts(by_symbol) == [2, 1]  # AAPL: a→b; MSFT: a; null symbol ignored
+    assert counts(opdash.funnel(cat, ["a", "b"], by="payload.nothing")) == [0, 0]
+
+
+# -- missing steps, result shape, bad arguments -----------------------------------------------
+
+
+def test_missing_step_type(folder: Path) -> None:
+    events = [ev("1a", "a", 0, "w1"), ev("2a", "a", 0, "w2"), ev("2b", "b", 1, "w2")]
+    write_lines(folder / "events" / "f.jsonl", events)
+    cat = opdash.open(folder)
+    tail = opdash.funnel(cat, ["a", "zzz"])
+    assert counts(tail) == [2, 0]
+    assert [s.conversion_from_previous for s in tail.steps] == [1.0, 0.0]
+    assert [s.conversion_from_start for s in tail.steps] == [1.0, 0.0]
+    assert medians(tail) == [None, None]
+    assert tail.missing_event_types == ["zzz"]
+    head = opdash.funnel(cat, ["zzz", "a", "yyy", "zzz"])
+    assert counts(head) == [0, 0, 0, 0]
+    assert [s.conversion_from_previous for s in head.steps] == [None] * 4
+    assert [s.conversion_from_start for s in head.steps] == [None] * 4
+    assert head.to_dict()["missing_event_types"] == ["zzz", "yyy"]
+    assert head.to_dict()["entities"] == 0
+    assert opdash.funnel(cat, ["a", "b"]).missing_event_types == []
+
+
+def test_to_dict_shape(folder: Path) -> None:
+    result = run(folder, [ev("1a", "a", 0), ev("1b", "b", 7)], ["a", "b"])
+    d = result.to_dict()
+    assert set(d) == {"steps", "order", "window_seconds", "entities", "by", "since", "until",
+                      "missing_event_types"}
+    assert (d["order"], d["window_seconds"], d["entities"]) == ("ordered", 14 * 86400, 1)
+    assert (d["by"], d["since"], d["until"]) == ("correlation.workflow_id", None, None)
+    assert d["steps"][1] == {
+        "step": 2, "event_type": "b", "count": 1, "conversion_from_previous": 1.0,
+        "conversion_from_start": 1.0, "median_seconds_from_previous": 7.0,
+        "mean_seconds_from_previous": 7.0,
+    }
+    assert json.loads(json.dumps(d)) == d
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"window": "1x"},
+        {"window": "0d"},
+        {"window": "-1h"},
+        {"window": ""},
+        {"order": "sideways"},
+        {"by": "actr.id"},
+        {"by": "payload."},
+        {"since": "2026-11-20", "until": "2026-11-20"},
+        {"since": "2026-11-21", "until": "2026-11-20T23:00:00Z"},
+        {"since": "not a date"},
+        {"order": "unordered", "steps": ["a", "b", "a"]},
+        {"steps": []},
+        {"steps": ["a", ""]},
+    ],
+)
+def test_bad_arguments_raise_usage_error(folder: Path, kwargs) -> None:
+    write_lines(folder / "events" / "f.jsonl", [ev("1a", "a")])
+    cat = opdash.open(folder)
+    steps = kwargs.pop("steps", ["a", "b"])
+    with pytest.raises(UsageError):
+        opdash.funnel(cat, steps, **kwargs)
+
+
+# -- property test against the brute force ------------------------------------------------------
+
+TIMES = [0, 0, 0, 30, 45.5, 60, 60, 90, 120, 600, 3600, 3630, 7200, 7230]
+TYPES = ["a", "b", "c", "d"]
+WINDOWS = ["30s", "45s", "1m", "90s", "2m", "10m", "1h", "61m", "2h"]
+BYS = ["correlation.workflow_id", "actor.id", "payload.symbol"]
+BOUNDS = [None, None, *TIMES, -5, 7300]
+
+
+def _stamp(seconds: float, style: str) -> str:
+    moment = T0 + timedelta(seconds=seconds)
+    if style == "+02:00":
+        return (moment + timedelta(hours=2)).replace(tzinfo=None).isoformat() + "+02:00"
+    if style == "naive":
+        return moment.replace(tzinfo=None).isoformat()
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _place(entity: str | None, by: str, how: str) -> dict:
+    """Envelope keys that put ``entity`` at path ``by`` (null written as null or left out)."""
+    if entity is None and how == "omit":
+        return {}
+    root, key = by.split(".")
+    return {root: {key: entity, **({"type": "user"} if root == "actor" else {})}}
+
+
+@st.composite
+def scenarios(draw):
+    types = TYPES[: draw(st.integers(3, 4))]
+    entities = draw(
+        st.lists(st.sampled_from(["w1", "w2", "w3", None]), min_size=2, max_size=4, unique=True)
+    )
+    by = draw(st.sampled_from(BYS))
+    n = draw(st.integers(0, 14))
+    ids = draw(st.permutations(range(n)))
+    events = []
+    for i in range(n):
+        entity = draw(st.sampled_from(entities))
+        event = {
+            "event_id": f"e{ids[i]:02d}",
+            "event_type": draw(st.sampled_from([*types, "x"])),  # x is never a step
+            "occurred_at": _stamp(
+                draw(st.sampled_from(TIMES)), draw(st.sampled_from(["Z", "+02:00", "naive"]))
+            ),
+            **_place(entity, by, draw(st.sampled_from(["null", "omit"]))),
+        }
+        events.append(event)
+    since, until = draw(st.sampled_from(BOUNDS)), draw(st.sampled_from(BOUNDS))
+    if since is not None and until is not None and since >= until:
+        until = None
+    return {
+        "events": events,
+        "split": draw(st.integers(0, n)),  # events written into two files
+        "by": by,
+        "window": draw(st.sampled_from(WINDOWS)),
+        "since": None if since is None else T0 + timedelta(seconds=since),
+        "until": None if until is None else _stamp(until, "+02:00"),
+        "steps": draw(st.lists(st.sampled_from(types), min_size=2, max_size=4)),
+        "distinct_steps": draw(st.lists(st.sampled_from(types), min_size=2, max_size=4, unique=True)),
+    }
+
+
+def _compare(got: dict, want: dict, context: dict) -> None:
+    assert [s["count"] for s in got["steps"]] == [s["count"] for s in want["steps"]], context
+    assert got["entities"] == want["entities"], context
+    for g, w in zip(got["steps"], want["steps"], strict=True):
+        for key in ("conversion_from_previous", "conversion_from_start",
+                    "median_seconds_from_previous", "mean_seconds_from_previous"):
+            expected = w[key]
+            actual = g.get(key)
+            if expected is None:
+                assert actual is None, (key, g, context)
+            else:
+                assert actual == pytest.approx(expected), (key, g, context)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(scenarios())
+def test_funnel_matches_brute_force(case) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        events, split = case["events"], case["split"]
+        write_lines(root / "events" / "part-1.jsonl", events[:split])
+        write_lines(root / "events" / "date=2026-11-20" / "part-2.jsonl", events[split:])
+        cat = opdash.open(root)
+        common = {"window": case["window"], "by": case["by"], "since": case["since"],
+                  "until": case["until"]}
+        for order, steps in (("ordered", case["steps"]), ("strict", case["steps"]),
+                             ("unordered", case["distinct_steps"])):
+            got = opdash.funnel(cat, steps, order=order, **common).to_dict()
+            want = bruteforce.funnel(events, steps, order=order, **common)
+            _compare(got, want, {"order": order, "steps": steps, **common})
