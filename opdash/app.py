@@ -100,7 +100,9 @@ def empty_folder(catalog: Catalog) -> pn.Column:
 
 
 def _header_html(catalog: Catalog, stats) -> str:
-    newest = stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC") if stats.last_event_at else "no events"
+    newest = (
+        stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC") if stats.last_event_at else "no events"
+    )
     return (
         '<div class="opdash-header"><span class="opdash-brand">opdash</span>'
         f'<span class="opdash-folder">{html.escape(catalog.root.name)}</span>'

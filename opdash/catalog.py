@@ -116,7 +116,12 @@ class _Batch:
             if isinstance(item, ingest.Record):
                 self.records.append(
                     ingest.Record(
-                        item.line, item.row, item.text, src.artifact.relpath, src.seq, src.artifact.run_id
+                        item.line,
+                        item.row,
+                        item.text,
+                        src.artifact.relpath,
+                        src.seq,
+                        src.artifact.run_id,
                     )
                 )
             else:
@@ -145,15 +150,20 @@ class _Batch:
             }
         return parts, params
 
+    def parquet_paths(self) -> dict[str, str]:
+        return {src.artifact.relpath: str(src.path) for src, _ in self.parquet}
+
     def split(self) -> list[_Batch]:
         """One batch per file, to isolate a file that makes the whole batch fail."""
         out: dict[str, _Batch] = {}
         for record in self.records:
-            out.setdefault(record.source_file, _Batch(files=[record.source_file])).records.append(record)
-        for src, columns in self.parquet:
-            out.setdefault(src.artifact.relpath, _Batch(files=[src.artifact.relpath])).parquet.append(
-                (src, columns)
+            out.setdefault(record.source_file, _Batch(files=[record.source_file])).records.append(
+                record
             )
+        for src, columns in self.parquet:
+            out.setdefault(
+                src.artifact.relpath, _Batch(files=[src.artifact.relpath])
+            ).parquet.append((src, columns))
         return list(out.values())
 
 
@@ -293,7 +303,11 @@ class Catalog:
         old = self._files.states.get(artifact.relpath)
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return False
-        appendable = artifact.kind in (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.RUN_ALERTS)
+        appendable = artifact.kind in (
+            FileKind.JSON_LINES,
+            FileKind.RUN_EVENTS,
+            FileKind.RUN_ALERTS,
+        )
         if old is not None and not (appendable and st.st_size >= old.offset):
             self._forget(artifact)
             old = None
@@ -360,7 +374,7 @@ class Catalog:
         if batch.records:
             self._con.register("lines", ingest.records_table(batch.records))
         try:
-            self._stage(parts, params)
+            self._stage(parts, params, batch.parquet_paths())
         except duckdb.Error:
             if len(parts) == 1:
                 raise
@@ -375,7 +389,26 @@ class Catalog:
             if batch.records:
                 self._con.unregister("lines")
 
-    def _stage(self, parts: list[str], params: dict[str, Any]) -> None:
+    def _fill_parquet_raw(self, paths: dict[str, str]) -> None:
+        """Quarantined parquet rows get their raw text here, not on every row read."""
+        pending = self._con.execute(
+            'SELECT source_file, list("row") FROM quarantine WHERE raw IS NULL AND "row" IS NOT NULL '
+            "GROUP BY 1"
+        ).fetchall()
+        for source_file, rows in pending:
+            if source_file not in paths:
+                continue
+            found = self._con.execute(
+                ingest.PARQUET_RAW_SQL, {"path": paths[source_file], "rows": rows}
+            ).fetchall()
+            self._con.executemany(
+                'UPDATE quarantine SET raw = ? WHERE source_file = ? AND "row" = ?',
+                [(raw, source_file, row) for row, raw in found],
+            )
+
+    def _stage(
+        self, parts: list[str], params: dict[str, Any], parquet_paths: dict[str, str]
+    ) -> None:
         """Validate fields relations, then file their rows into events, duplicates and quarantine."""
         con = self._con
         fields = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
@@ -384,9 +417,10 @@ class Catalog:
             params,
         )
         con.execute(
-            'INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, detail, raw '
+            "INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, detail, raw "
             "FROM staged WHERE reason IS NOT NULL ORDER BY file_seq, source_line, source_row"
         )
+        self._fill_parquet_raw(parquet_paths)
         con.execute(
             """
             CREATE OR REPLACE TEMP TABLE staged_ok AS
@@ -425,7 +459,9 @@ class Catalog:
                 "INSERT INTO runs (run_id, error) VALUES (?, ?)", [run_id, f"unreadable: {exc}"]
             )
             return
-        times = [_timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")]
+        times = [
+            _timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")
+        ]
         self._con.execute(
             "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
@@ -454,7 +490,14 @@ class Catalog:
                     raise ValueError("an alert must be a JSON object")
             except (ValueError, RecursionError) as exc:
                 bad.append(
-                    (artifact.relpath, item.line, None, "malformed_json", str(exc), item.text[:RAW_LIMIT])
+                    (
+                        artifact.relpath,
+                        item.line,
+                        None,
+                        "malformed_json",
+                        str(exc),
+                        item.text[:RAW_LIMIT],
+                    )
                 )
                 continue
             rows.append(

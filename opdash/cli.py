@@ -152,7 +152,9 @@ def _info(args: argparse.Namespace) -> int:
     print(f"  {'events from':<12}{stats['first_event_at'] or '-'}")
     print(f"  {'events to':<12}{stats['last_event_at'] or '-'}")
     for source_file, line, row, reason, detail in samples:
-        where = f"line {line}" if line is not None else (f"row {row}" if row is not None else "file")
+        where = (
+            f"line {line}" if line is not None else (f"row {row}" if row is not None else "file")
+        )
         print(f"  quarantined {source_file} {where}: {reason} ({detail})")
     return 0
 
@@ -185,7 +187,10 @@ def _funnel_table(result) -> str:
     from opdash.timeutil import format_duration
 
     head = f"{result.order} funnel by {result.by}, window {format_duration(result.window_seconds)}"
-    lines = [head, f"{'step':<4} {'event type':<32} {'count':>8} {'from prev':>10} {'from start':>10}"]
+    lines = [
+        head,
+        f"{'step':<4} {'event type':<32} {'count':>8} {'from prev':>10} {'from start':>10}",
+    ]
     for step in result.steps:
         lines.append(
             f"{step.step:<4} {step.event_type:<32} {step.count:>8,} "

@@ -86,7 +86,12 @@ class ArtifactFile:
 
     @property
     def holds_events(self) -> bool:
-        return self.kind in (FileKind.JSON_LINES, FileKind.JSON, FileKind.PARQUET, FileKind.RUN_EVENTS)
+        return self.kind in (
+            FileKind.JSON_LINES,
+            FileKind.JSON,
+            FileKind.PARQUET,
+            FileKind.RUN_EVENTS,
+        )
 
 
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

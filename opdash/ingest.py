@@ -48,9 +48,7 @@ STRING_FIELDS = (
 )
 REQUIRED_STRINGS = ("event_id", "event_type")
 
-TIMESTAMP_PATTERN = (
-    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
-)
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
 
 EVENT_COLUMNS = (
     "event_id",
@@ -99,8 +97,8 @@ def _v(name: str) -> str:
 
 
 def _t(name: str) -> str:
-    """The JSON type of a field: 'MISSING' when absent, 'NULL' for JSON null."""
-    return f"coalesce(json_type(v[{_IDX[name]}]), 'MISSING')"
+    """The JSON type of a field: 'MISSING' when absent, 'NULL' for JSON null (from ``ty``)."""
+    return f"ty[{_IDX[name]}]"
 
 
 def _absent(name: str) -> str:
@@ -127,7 +125,12 @@ def _checks() -> list[tuple[str, str, str]]:
             ),
         ]
     checks += [
-        (_absent("occurred_at") + " AND ts_native IS NULL", "'missing_field'", "'occurred_at is missing'"),
+        (
+            f"ts_native IS NULL AND ({_absent('occurred_at')} OR ({_t('occurred_at')} = 'VARCHAR'"
+            f" AND trim({_v('occurred_at')}->>'$') = ''))",
+            "'missing_field'",
+            "'occurred_at is missing or empty'",
+        ),
         (
             f"ts_native IS NULL AND {_t('occurred_at')} <> 'VARCHAR'",
             "'wrong_type'",
@@ -189,18 +192,21 @@ def staged_sql(fields_relation: str) -> str:
     ts_native (TIMESTAMPTZ or NULL), extra (JSON or NULL) and raw (VARCHAR or NULL).
     """
     return f"""
-WITH f AS (
+WITH typed AS (
+    SELECT *, list_transform(v, lambda x: coalesce(json_type(x), 'MISSING')) AS ty
+    FROM {fields_relation}
+), f AS (
     SELECT *,
         coalesce(ts_native, CASE WHEN regexp_full_match({_TS_TEXT}, '{TIMESTAMP_PATTERN}')
             THEN try_cast({_TS_TEXT} AS TIMESTAMPTZ) END) AS ts0
-    FROM {fields_relation}
+    FROM typed
 ), g AS (
     SELECT *,
         CASE WHEN ts0 >= TIMESTAMPTZ '0001-01-01 00:00:00+00'
               AND ts0 < TIMESTAMPTZ '9999-12-31 00:00:00+00' THEN ts0 END AS ts
     FROM f
 ), checked AS (
-    SELECT *, {_case(1)} AS reason, {_case(2)} AS detail FROM g
+    SELECT *, {_case(1)} AS reason FROM g
 )
 SELECT
     CASE WHEN reason IS NULL THEN {_v("event_id")}->>'$' END AS event_id,
@@ -221,7 +227,7 @@ SELECT
     line AS source_line,
     "row" AS source_row,
     reason,
-    detail,
+    CASE WHEN reason IS NOT NULL THEN {_case(2)} END AS detail,
     CASE WHEN reason IS NOT NULL THEN left(raw, {RAW_LIMIT}) END AS raw,
     file_seq
 FROM checked
@@ -257,7 +263,8 @@ def parquet_fields_sql(columns: dict[str, str], param: str) -> str:
     ``$<param>_file``, ``$<param>_run`` and ``$<param>_seq``.
 
     Nested envelope objects are parquet structs; converting just those to JSON keeps the
-    validation identical to the JSON readers without turning every row into text.
+    validation identical to the JSON readers without turning every row into text. ``raw`` is left
+    NULL here: the few rejected rows get their text afterwards (:data:`PARQUET_RAW_SQL`).
     """
 
     def as_json(name: str) -> str:
@@ -287,8 +294,16 @@ def parquet_fields_sql(columns: dict[str, str], param: str) -> str:
 SELECT ${param}_file::VARCHAR AS source_file, ${param}_seq::BIGINT AS file_seq,
     ${param}_run::VARCHAR AS folder_run_id, NULL::BIGINT AS line, (row_number() OVER ()) AS "row",
     true AS ok, 'OBJECT' AS root_type, [{values}] AS v, {ts_native} AS ts_native, {extra} AS extra,
-    to_json(t)::VARCHAR AS raw
+    NULL::VARCHAR AS raw
 FROM read_parquet(${param}_path, hive_partitioning = false) AS t
+"""
+
+
+#: The raw text of chosen parquet rows (``$rows``), for quarantined rows only.
+PARQUET_RAW_SQL = f"""
+SELECT "row", left(to_json(t)::VARCHAR, {RAW_LIMIT}) FROM (
+    SELECT row_number() OVER () AS "row", t FROM read_parquet($path, hive_partitioning = false) AS t
+) WHERE list_contains($rows, "row")
 """
 
 
@@ -315,9 +330,7 @@ class BadRecord:
     raw: str
 
 
-def split_lines(
-    data: bytes, first_line: int
-) -> Iterator[Record | BadRecord]:
+def split_lines(data: bytes, first_line: int) -> Iterator[Record | BadRecord]:
     """Complete lines of a JSON-lines chunk; blank lines are skipped, a BOM and CR are dropped."""
     if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
@@ -329,7 +342,9 @@ def split_lines(
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
             raw = line[:RAW_LIMIT].decode("utf-8", "replace")
-            yield BadRecord(number, None, "invalid_utf8", f"not valid UTF-8 at byte {exc.start}", raw)
+            yield BadRecord(
+                number, None, "invalid_utf8", f"not valid UTF-8 at byte {exc.start}", raw
+            )
             continue
         yield Record(number, None, text)
 

@@ -36,7 +36,9 @@ def serve(folder: str | Path, *, port: int, address: str, show: bool, refresh: i
     if refresh:
         pn.state.schedule_task("opdash-refresh", catalog.refresh, period=f"{refresh}s")
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
-    print(f"opdash: serving {catalog.root} on http://{address}:{port}/", file=sys.stderr, flush=True)
+    print(
+        f"opdash: serving {catalog.root} on http://{address}:{port}/", file=sys.stderr, flush=True
+    )
     pn.serve(
         {"/": lambda: build_app(catalog, refresh_seconds=refresh)},
         port=port,

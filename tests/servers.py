@@ -28,7 +28,9 @@ def opdash_serve(folder: Path, *extra: str, timeout: float = 60) -> Iterator[str
     port = free_port()
     cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", str(port), *extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + timeout

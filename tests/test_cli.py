@@ -16,7 +16,11 @@ LOOP = "signal.created,candidate.created,trade.plan.created,trade.executed,trade
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "opdash.cli", *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, "-m", "opdash.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
     )
 
 
@@ -92,7 +96,9 @@ def test_demo_is_byte_identical_and_refuses_a_full_folder(tmp_path):
 def test_committed_demo_is_what_the_command_writes(tmp_path):
     proc = run_cli("demo", str(tmp_path / "demo"))
     assert proc.returncode == 0, proc.stderr
-    made = sorted(p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*") if p.is_file())
+    made = sorted(
+        p.relative_to(tmp_path / "demo") for p in (tmp_path / "demo").rglob("*") if p.is_file()
+    )
     committed = sorted(p.relative_to(DEMO) for p in DEMO.rglob("*") if p.is_file())
     assert made == committed
     assert all((tmp_path / "demo" / f).read_bytes() == (DEMO / f).read_bytes() for f in made)
@@ -108,9 +114,9 @@ def test_info_reports_quarantine_with_reasons():
 
 def test_commands_that_do_not_draw_do_not_import_panel():
     code = (
-        "import sys; from opdash.cli import main; main(['funnel', %r, '--steps', %r, '--json']);"
+        f"import sys; from opdash.cli import main; main(['funnel', {str(DEMO)!r}, '--steps', {LOOP!r}, '--json']);"
         "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules]; print(bad)"
-    ) % (str(DEMO), LOOP)
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"

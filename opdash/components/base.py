@@ -31,7 +31,9 @@ def error_card(what: str, exc: BaseException) -> pn.pane.HTML:
     """Shown in place of a component whose query failed: what failed and why, escaped."""
     log.exception("opdash component %s failed", what)
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return pn.pane.HTML(card_html(f"{what} could not be shown", reason, tone="error"), sizing_mode="stretch_width")
+    return pn.pane.HTML(
+        card_html(f"{what} could not be shown", reason, tone="error"), sizing_mode="stretch_width"
+    )
 
 
 def empty_card(title: str, body: str) -> pn.pane.HTML:
@@ -61,7 +63,9 @@ class CatalogView(Viewer):
         raise NotImplementedError
 
     def __panel__(self) -> Any:
-        return pn.panel(pn.param.ParamMethod(self._render, loading_indicator=True), sizing_mode="stretch_width")
+        return pn.panel(
+            pn.param.ParamMethod(self._render, loading_indicator=True), sizing_mode="stretch_width"
+        )
 
     def _render(self) -> Any:
         """Depends on every parameter (no ``param.depends``): any change redraws."""

@@ -59,7 +59,9 @@ class FunnelView(CatalogView):
         order = pn.widgets.RadioButtonGroup.from_param(
             self.param.order, button_type="primary", button_style="outline"
         )
-        window = pn.widgets.TextInput.from_param(self.param.window, name="Window (e.g. 90m, 6h, 14d)")
+        window = pn.widgets.TextInput.from_param(
+            self.param.window, name="Window (e.g. 90m, 6h, 14d)"
+        )
         return pn.Column(steps, order, window, sizing_mode="stretch_width")
 
     def view(self) -> Any:

@@ -23,7 +23,9 @@ class QualityReport:
 
 
 def quality_report(catalog, *, samples: int = SAMPLES) -> QualityReport:
-    by_reason = catalog.sql("SELECT reason, count(*) AS records FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1")
+    by_reason = catalog.sql(
+        "SELECT reason, count(*) AS records FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
+    )
     by_reason.insert(1, "meaning", by_reason["reason"].map(QUARANTINE_REASONS).fillna(""))
     rows = catalog.sql(
         """SELECT source_file AS file,
@@ -53,7 +55,9 @@ class DataQuality(CatalogView):
             f" counted once · {_plural(s.quarantined, 'record')} quarantined · last refresh {refreshed}"
         )
         tone = "warning" if s.quarantined else "ok"
-        parts: list[Any] = [pn.pane.HTML(card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width")]
+        parts: list[Any] = [
+            pn.pane.HTML(card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width")
+        ]
         if s.quarantined:
             parts.append(_table(report.by_reason))
             parts.append(_table(report.samples))

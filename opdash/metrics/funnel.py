@@ -95,7 +95,9 @@ def funnel(
     """Compute a funnel over ``catalog``'s events. Raises UsageError for bad arguments."""
     step_list = parse_steps(steps)
     if order not in ORDERS:
-        raise UsageError(f"bad order '{order}'{did_you_mean(order, ORDERS)} (use {', '.join(ORDERS)})")
+        raise UsageError(
+            f"bad order '{order}'{did_you_mean(order, ORDERS)} (use {', '.join(ORDERS)})"
+        )
     if order == "unordered" and len(set(step_list)) != len(step_list):
         raise UsageError("an unordered funnel needs distinct steps: " + ",".join(step_list))
     window_s = parse_duration(window)
@@ -125,23 +127,27 @@ def parse_steps(steps: list[str] | tuple[str, ...] | str) -> list[str]:
     items = steps.split(",") if isinstance(steps, str) else list(steps)
     cleaned = [str(s).strip() for s in items]
     if not cleaned or any(not s for s in cleaned):
-        raise UsageError(f"bad steps '{','.join(map(str, items))}': give event types separated by commas")
+        raise UsageError(
+            f"bad steps '{','.join(map(str, items))}': give event types separated by commas"
+        )
     return cleaned
 
 
-def _sequence(events: ibis.Table, entity: ibis.Value, steps: list[str], every_type: bool) -> ibis.Table:
+def _sequence(
+    events: ibis.Table, entity: ibis.Value, steps: list[str], every_type: bool
+) -> ibis.Table:
     """Each entity's events numbered in funnel order (time, earliest matching step, event id)."""
     base = events.mutate(entity=entity).filter(lambda t: t.entity.notnull())
     if not every_type:
         base = base.filter(base.event_type.isin(list(dict.fromkeys(steps))))
     first_index = {t: i for i, t in reversed(list(enumerate(steps)))}
-    rank = ibis.cases(*((base.event_type == t, i) for t, i in first_index.items()), else_=len(steps))
+    rank = ibis.cases(
+        *((base.event_type == t, i) for t, i in first_index.items()), else_=len(steps)
+    )
     position = ibis.row_number().over(
         group_by=base.entity, order_by=[base.occurred_at, rank, base.event_id]
     )
-    return base.select(
-        "entity", "event_type", pos=position, us=epoch_us(base.occurred_at)
-    )
+    return base.select("entity", "event_type", pos=position, us=epoch_us(base.occurred_at))
 
 
 def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
@@ -160,7 +166,9 @@ def _levels(events, entity, steps, order, window_s, since, until) -> ibis.Table:
     """One row per entity: its level and, for ordered/strict, the times of its chosen chain."""
     window_us = window_s * _US
     if order == "unordered":
-        return _unordered_levels(_sequence(events, entity, steps, False), steps, window_us, since, until)
+        return _unordered_levels(
+            _sequence(events, entity, steps, False), steps, window_us, since, until
+        )
     seq = _sequence(events, entity, steps, every_type=order == "strict")
     chain = _in_range(seq.filter(seq.event_type == steps[0]), "us", since, until).select(
         "entity", p1="pos", u1="us"
