@@ -61,7 +61,7 @@ def _sequences(events, steps, by) -> dict[str, list[tuple[int, str]]]:
 
 
 def _in_range(us: int, since_us: int | None, until_us: int | None) -> bool:
-    if since_us is not None and us <= since_us:
+    if since_us is not None and us < since_us:
         return False
     return not (until_us is not None and us >= until_us)
 
@@ -105,8 +105,16 @@ def _level_unordered(seq, steps, window_us, since_us, until_us) -> int:
     return best
 
 
-def funnel(events, steps, *, window="14d", order="ordered", by="correlation.workflow_id",
-           since=None, until=None) -> dict:
+def funnel(
+    events,
+    steps,
+    *,
+    window="14d",
+    order="ordered",
+    by="correlation.workflow_id",
+    since=None,
+    until=None,
+) -> dict:
     """Counts, conversions and timings of a funnel, as a dict shaped like FunnelResult.to_dict()."""
     steps = list(steps)
     n = len(steps)

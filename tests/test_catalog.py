@@ -53,7 +53,9 @@ def test_every_format_loads(folder: Path) -> None:
     write_lines(folder / "events/a.jsonl", [ev("jl1", "t.a"), ev("jl2", "t.b", 1)])
     write_lines(folder / "events/deep/er/b.ndjson", [ev("nd1", "t.a", 2)])
     (folder / "events/single.json").write_text(json.dumps(ev("js1", "t.a", 3)))
-    (folder / "events/array.json").write_text(json.dumps([ev("ja1", "t.a", 4), ev("ja2", "t.b", 5)]))
+    (folder / "events/array.json").write_text(
+        json.dumps([ev("ja1", "t.a", 4), ev("ja2", "t.b", 5)])
+    )
     table = pa.table(
         {
             "event_id": ["pq1", "pq2"],
@@ -83,7 +85,9 @@ def test_every_format_loads(folder: Path) -> None:
                 "event_id": ["hv1"],
                 "event_type": ["t.a"],
                 "occurred_at": ["2026-11-20T10:00:00+01:00"],  # RFC 3339 string in parquet
-                "correlation": pa.array([{"workflow_id": "wh"}], pa.struct([("workflow_id", pa.string())])),
+                "correlation": pa.array(
+                    [{"workflow_id": "wh"}], pa.struct([("workflow_id", pa.string())])
+                ),
             }
         ),
         hive,
@@ -94,7 +98,20 @@ def test_every_format_loads(folder: Path) -> None:
 
     cat = opdash.open(folder)
     got = events_by_id(cat)
-    assert set(got) == {"jl1", "jl2", "nd1", "js1", "ja1", "ja2", "pq1", "pq2", "hv1", "hv2", "rn1", "rn2"}
+    assert set(got) == {
+        "jl1",
+        "jl2",
+        "nd1",
+        "js1",
+        "ja1",
+        "ja2",
+        "pq1",
+        "pq2",
+        "hv1",
+        "hv2",
+        "rn1",
+        "rn2",
+    }
     assert count(cat, "quarantine") == 0
     assert count(cat, "duplicates") == 0
 
@@ -130,9 +147,17 @@ def test_every_format_loads(folder: Path) -> None:
 
 
 def test_json_single_object_and_array_fields(folder: Path) -> None:
-    full = ev("s1", "t.a", 0, wf="w9", actor={"type": "bot", "id": "b7"},
-              entity={"type": "order", "id": "o1"}, context={"env": "prod"},
-              payload={"symbol": "AAPL"}, event_version=2)
+    full = ev(
+        "s1",
+        "t.a",
+        0,
+        wf="w9",
+        actor={"type": "bot", "id": "b7"},
+        entity={"type": "order", "id": "o1"},
+        context={"env": "prod"},
+        payload={"symbol": "AAPL"},
+        event_version=2,
+    )
     full["correlation"]["parent_event_id"] = "p0"
     (folder / "events/one.json").write_text(json.dumps(full))
     cat = opdash.open(folder)
@@ -199,7 +224,9 @@ def _bad(**changes) -> str:
 _DROP = object()
 
 BAD_LINES = {
-    "invalid_utf8": [b'{"event_id": "bad", "event_type": "caf\xe9", "occurred_at": "2026-11-20T09:00:00Z"}'],
+    "invalid_utf8": [
+        b'{"event_id": "bad", "event_type": "caf\xe9", "occurred_at": "2026-11-20T09:00:00Z"}'
+    ],
     "malformed_json": ['{"event_id": "bad", "event_type": "t", '],
     "not_an_object": ["[1, 2, 3]", '"just a string"', "42", "null"],
     "missing_field": [
@@ -242,7 +269,9 @@ BAD_LINES = {
 CASES = [(reason, line) for reason, lines in BAD_LINES.items() for line in lines]
 
 
-@pytest.mark.parametrize(("reason", "line"), CASES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("reason", "line"), CASES, ids=[f"{r}-{i}" for i, (r, _) in enumerate(CASES)]
+)
 def test_quarantine_reason_and_good_lines_still_load(folder: Path, reason: str, line) -> None:
     write_lines(folder / "events/mixed.jsonl", [GOOD_BEFORE, "", line, "   ", GOOD_AFTER])
     cat = opdash.open(folder)
@@ -416,7 +445,11 @@ def test_refresh_of_unchanged_folder_adds_nothing(folder: Path) -> None:
     assert (report.quarantined_added, report.duplicates_added) == (0, 0)
     assert (after.events, after.quarantined, after.duplicates) == (2, 1, 1)
     assert (after.events, after.quarantined, after.duplicates, after.files) == (
-        before.events, before.quarantined, before.duplicates, before.files)
+        before.events,
+        before.quarantined,
+        before.duplicates,
+        before.files,
+    )
     assert after.version == before.version
 
 
@@ -429,16 +462,24 @@ def _listing(root: Path) -> dict[str, tuple]:
         for name in dirnames + filenames:
             p = Path(dirpath) / name
             st = p.lstat()
-            out[p.relative_to(root).as_posix()] = (stat.S_IFMT(st.st_mode), st.st_size, st.st_mtime_ns)
+            out[p.relative_to(root).as_posix()] = (
+                stat.S_IFMT(st.st_mode),
+                st.st_size,
+                st.st_mtime_ns,
+            )
     return out
 
 
 def _populate(folder: Path) -> None:
     write_lines(folder / "events/a.jsonl", [ev("e1", "a"), ev("e2", "b", 5), "garbage"])
-    write_lines(folder / "events/torn.jsonl", [json.dumps(ev("e3", "a"))[:15]], newline_at_end=False)
+    write_lines(
+        folder / "events/torn.jsonl", [json.dumps(ev("e3", "a"))[:15]], newline_at_end=False
+    )
     (folder / "events/b.json").write_text(json.dumps([ev("e4", "a", wf="w2")]))
-    pq.write_table(pa.table({"event_id": ["p1"], "event_type": ["b"],
-                             "occurred_at": [at(9)]}), folder / "events/p.parquet")
+    pq.write_table(
+        pa.table({"event_id": ["p1"], "event_type": ["b"], "occurred_at": [at(9)]}),
+        folder / "events/p.parquet",
+    )
     write_lines(folder / "runs/r1/events.jsonl", [ev("e5", "a")])
     (folder / "runs/r1/run.json").write_text(json.dumps({"status": "running"}))
     write_lines(folder / "runs/r1/alerts.jsonl", [{"alert_id": "al1", "severity": "high"}])
@@ -480,3 +521,19 @@ def test_catalog_works_on_a_read_only_folder(folder: Path) -> None:
 def test_demo_folder_counts() -> None:
     stats = opdash.open(DEMO).stats()
     assert (stats.events, stats.quarantined, stats.duplicates) == (1073, 5, 1)
+
+
+def test_bad_parquet_row_is_quarantined_and_good_rows_load(folder: Path) -> None:
+    table = pa.table(
+        {
+            "event_id": ["p1", "", "p3"],
+            "event_type": ["t", "t", "t"],
+            "occurred_at": ["2026-11-20T09:00:00Z", "2026-11-20T09:00:01Z", "yesterday"],
+        }
+    )
+    pq.write_table(table, folder / "events/rows.parquet")
+    cat = opdash.open(folder)
+    assert sorted(events_by_id(cat)) == ["p1"]
+    got = rows(cat, 'SELECT "row", reason, raw FROM quarantine ORDER BY "row"')
+    assert [(g["row"], g["reason"]) for g in got] == [(2, "missing_field"), (3, "bad_timestamp")]
+    assert "09:00:01" in got[0]["raw"] and "yesterday" in got[1]["raw"]

@@ -14,12 +14,12 @@ import tempfile
 from datetime import timedelta
 from pathlib import Path
 
+import bruteforce
 import pytest
 from conftest import T0, ev, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bruteforce
 import opdash
 from opdash.errors import UsageError
 
@@ -47,9 +47,13 @@ def means(result) -> list[float | None]:
 def test_ties_sort_by_funnel_step_before_event_id(folder: Path) -> None:
     events = [
         # w1: all at the same instant, event ids in the reverse of the funnel order
-        ev("e1", "c", 0, "w1"), ev("e2", "b", 0, "w1"), ev("e3", "a", 0, "w1"),
+        ev("e1", "c", 0, "w1"),
+        ev("e2", "b", 0, "w1"),
+        ev("e3", "a", 0, "w1"),
         # w2: a and b tie, c a minute later
-        ev("f9", "a", 0, "w2"), ev("f1", "b", 0, "w2"), ev("f5", "c", 60, "w2"),
+        ev("f9", "a", 0, "w2"),
+        ev("f1", "b", 0, "w2"),
+        ev("f5", "c", 60, "w2"),
     ]
     result = run(folder, events, ["a", "b", "c"])
     assert counts(result) == [2, 2, 2]
@@ -59,9 +63,14 @@ def test_ties_sort_by_funnel_step_before_event_id(folder: Path) -> None:
 
 def test_type_listed_twice_ranks_by_its_first_position(folder: Path) -> None:
     events = [
-        ev("z1", "a", 0, "w1"), ev("a1", "b", 0, "w1"),  # a sorts before b: a→b, no a after
-        ev("a2", "b", 0, "w2"), ev("z2", "a", 0, "w2"), ev("z3", "a", 0, "w2"),  # a, a, b
-        ev("z4", "a", 0, "w3"), ev("a4", "b", 0, "w3"), ev("z5", "a", 10, "w3"),  # a, b, a
+        ev("z1", "a", 0, "w1"),
+        ev("a1", "b", 0, "w1"),  # a sorts before b: a→b, no a after
+        ev("a2", "b", 0, "w2"),
+        ev("z2", "a", 0, "w2"),
+        ev("z3", "a", 0, "w2"),  # a, a, b
+        ev("z4", "a", 0, "w3"),
+        ev("a4", "b", 0, "w3"),
+        ev("z5", "a", 10, "w3"),  # a, b, a
     ]
     ordered = run(folder, events, ["a", "b", "a"])
     assert counts(ordered) == [3, 3, 1]
@@ -74,10 +83,16 @@ def test_type_listed_twice_ranks_by_its_first_position(folder: Path) -> None:
 # -- window ------------------------------------------------------------------------------------
 
 WINDOW_EVENTS = [
-    ev("1a", "a", 0, "w1"), ev("1b", "b", 3600, "w1"),  # exactly one window: counts
-    ev("2a", "a", 0, "w2"), ev("2b", "b", 3601, "w2"),  # one second over: does not
-    ev("3a", "a", 0, "w3"), ev("3b", "b", 1800, "w3"), ev("3c", "c", 3600, "w3"),
-    ev("4a", "a", 0, "w4"), ev("4b", "b", 100, "w4"), ev("4c", "c", 3601, "w4"),
+    ev("1a", "a", 0, "w1"),
+    ev("1b", "b", 3600, "w1"),  # exactly one window: counts
+    ev("2a", "a", 0, "w2"),
+    ev("2b", "b", 3601, "w2"),  # one second over: does not
+    ev("3a", "a", 0, "w3"),
+    ev("3b", "b", 1800, "w3"),
+    ev("3c", "c", 3600, "w3"),
+    ev("4a", "a", 0, "w4"),
+    ev("4b", "b", 100, "w4"),
+    ev("4c", "c", 3601, "w4"),
 ]
 
 
@@ -101,16 +116,27 @@ def test_window_one_second_over_fails_for_step_three(folder: Path) -> None:
 def test_best_of_attempts_and_timings_on_the_chosen_chain(folder: Path) -> None:
     events = [
         # w1: a@0 reaches b@5 but c@150 is out of window; a@100 reaches all three (30s, 20s)
-        ev("1a", "a", 0, "w1"), ev("1b", "b", 5, "w1"), ev("1a2", "a", 100, "w1"),
-        ev("1b2", "b", 130, "w1"), ev("1c", "c", 150, "w1"),
+        ev("1a", "a", 0, "w1"),
+        ev("1b", "b", 5, "w1"),
+        ev("1a2", "a", 100, "w1"),
+        ev("1b2", "b", 130, "w1"),
+        ev("1c", "c", 150, "w1"),
         # w2: the first attempt reaches level 2 (40s), the later one adds nothing
-        ev("2a", "a", 0, "w2"), ev("2b", "b", 40, "w2"), ev("2a2", "a", 1000, "w2"),
+        ev("2a", "a", 0, "w2"),
+        ev("2b", "b", 40, "w2"),
+        ev("2a2", "a", 1000, "w2"),
         # w3: a failed first attempt does not hide a later success (10s)
-        ev("3a", "a", 0, "w3"), ev("3a2", "a", 500, "w3"), ev("3b", "b", 510, "w3"),
+        ev("3a", "a", 0, "w3"),
+        ev("3a2", "a", 500, "w3"),
+        ev("3b", "b", 510, "w3"),
         # w4: both a's reach level 2: the earliest is chosen (20s, not 10s)
-        ev("4a", "a", 0, "w4"), ev("4a2", "a", 10, "w4"), ev("4b", "b", 20, "w4"),
+        ev("4a", "a", 0, "w4"),
+        ev("4a2", "a", 10, "w4"),
+        ev("4b", "b", 20, "w4"),
         # w5: the earliest b after a is chosen (50s), then c (20s)
-        ev("5a", "a", 0, "w5"), ev("5b", "b", 50, "w5"), ev("5b2", "b", 60, "w5"),
+        ev("5a", "a", 0, "w5"),
+        ev("5b", "b", 50, "w5"),
+        ev("5b2", "b", 60, "w5"),
         ev("5c", "c", 70, "w5"),
     ]
     result = run(folder, events, ["a", "b", "c"], window="100s")
@@ -138,14 +164,22 @@ def test_median_of_an_even_count_is_the_mean_of_the_middle_two(folder: Path) -> 
 
 def test_strict_is_broken_by_an_intervening_event(folder: Path) -> None:
     events = [
-        ev("1a", "a", 0, "w1"), ev("1x", "x", 10, "w1"), ev("1b", "b", 20, "w1"),
+        ev("1a", "a", 0, "w1"),
+        ev("1x", "x", 10, "w1"),
+        ev("1b", "b", 20, "w1"),
         # w2: events between a and b with a null entity or another entity do not count
-        ev("2a", "a", 0, "w2"), ev("nx", "x", 10, None), ev("3x", "x", 10, "w3"),
+        ev("2a", "a", 0, "w2"),
+        ev("nx", "x", 10, None),
+        ev("3x", "x", 10, "w3"),
         ev("2b", "b", 20, "w2"),
         # w4: a, a, b: strict converts from the second a
-        ev("4a", "a", 0, "w4"), ev("4a2", "a", 5, "w4"), ev("4b", "b", 10, "w4"),
+        ev("4a", "a", 0, "w4"),
+        ev("4a2", "a", 5, "w4"),
+        ev("4b", "b", 10, "w4"),
         # w5: a non-step event at the same instant sorts after the step events
-        ev("0", "x", 0, "w5"), ev("5a", "a", 0, "w5"), ev("5b", "b", 0, "w5"),
+        ev("0", "x", 0, "w5"),
+        ev("5a", "a", 0, "w5"),
+        ev("5b", "b", 0, "w5"),
     ]
     write_lines(folder / "events" / "f.jsonl", events)
     cat = opdash.open(folder)
@@ -165,12 +199,19 @@ def test_strict_is_broken_by_an_intervening_event(folder: Path) -> None:
 
 def test_unordered_counts_distinct_steps_in_one_window(folder: Path) -> None:
     events = [
-        ev("1c", "c", 0, "w1"), ev("1b", "b", 10, "w1"), ev("1a", "a", 20, "w1"),  # 3
-        ev("2b", "b", 0, "w2"), ev("2a", "a", 7200, "w2"),  # 1
-        ev("3a", "a", 0, "w3"), ev("3c", "c", 3600, "w3"),  # 2 (inclusive)
-        ev("4b", "b", 0, "w4"), ev("4a", "a", 3600, "w4"), ev("4c", "c", 3601, "w4"),  # 2
+        ev("1c", "c", 0, "w1"),
+        ev("1b", "b", 10, "w1"),
+        ev("1a", "a", 20, "w1"),  # 3
+        ev("2b", "b", 0, "w2"),
+        ev("2a", "a", 7200, "w2"),  # 1
+        ev("3a", "a", 0, "w3"),
+        ev("3c", "c", 3600, "w3"),  # 2 (inclusive)
+        ev("4b", "b", 0, "w4"),
+        ev("4a", "a", 3600, "w4"),
+        ev("4c", "c", 3601, "w4"),  # 2
         ev("5x", "x", 0, "w5"),  # never enters
-        ev("6c", "c", 0, "w6"), ev("6c2", "c", 10, "w6"),  # 1: steps are distinct
+        ev("6c", "c", 0, "w6"),
+        ev("6c2", "c", 10, "w6"),  # 1: steps are distinct
     ]
     result = run(folder, events, ["a", "b", "c"], window="1h", order="unordered")
     assert counts(result) == [5, 3, 1]
@@ -184,11 +225,17 @@ def test_unordered_counts_distinct_steps_in_one_window(folder: Path) -> None:
 # -- date range --------------------------------------------------------------------------------
 
 RANGE_EVENTS = [
-    ev("1a", "a", 3600, "w1"), ev("1b", "b", 3 * 3600, "w1"),  # b after until still counts
-    ev("2a", "a", 7200, "w2"), ev("2b", "b", 7201, "w2"),  # a at until: excluded
-    ev("3a", "a", -1, "w3"), ev("3b", "b", 10, "w3"),  # a before since: excluded
-    ev("4a", "a", -600, "w4"), ev("4a2", "a", 600, "w4"), ev("4b", "b", 700, "w4"),
-    ev("5a", "a", 0, "w5"), ev("5b", "b", 6 * 3600 + 1, "w5"),  # a at since: in; b too late
+    ev("1a", "a", 3600, "w1"),
+    ev("1b", "b", 3 * 3600, "w1"),  # b after until still counts
+    ev("2a", "a", 7200, "w2"),
+    ev("2b", "b", 7201, "w2"),  # a at until: excluded
+    ev("3a", "a", -1, "w3"),
+    ev("3b", "b", 10, "w3"),  # a before since: excluded
+    ev("4a", "a", -600, "w4"),
+    ev("4a2", "a", 600, "w4"),
+    ev("4b", "b", 700, "w4"),
+    ev("5a", "a", 0, "w5"),
+    ev("5b", "b", 6 * 3600 + 1, "w5"),  # a at since: in; b too late
 ]
 
 
@@ -203,7 +250,9 @@ def test_since_until_bound_step_one_only(folder: Path) -> None:
     assert result.to_dict()["since"] == T0.isoformat()
     strict = opdash.funnel(cat, ["a", "b"], window="6h", order="strict", since=since, until=until)
     assert counts(strict) == [3, 2]
-    unordered = opdash.funnel(cat, ["a", "b"], window="6h", order="unordered", since=T0, until=until)
+    unordered = opdash.funnel(
+        cat, ["a", "b"], window="6h", order="unordered", since=T0, until=until
+    )
     # w3 enters through b@10 (its a@-1 starts no window); w2's events are all at/after until
     assert counts(unordered) == [4, 2]
 
@@ -213,8 +262,10 @@ def test_since_until_bound_step_one_only(folder: Path) -> None:
 
 def test_null_entities_are_ignored(folder: Path) -> None:
     events = [
-        ev("1a", "a", 0, "w1"), ev("1b", "b", 10, "w1"),
-        ev("na", "a", 0, None), ev("nb", "b", 10, None),
+        ev("1a", "a", 0, "w1"),
+        ev("1b", "b", 10, "w1"),
+        ev("na", "a", 0, None),
+        ev("nb", "b", 10, None),
         {**ev("xa", "a", 0, None), "correlation": {"workflow_id": None}},
         {**ev("xb", "b", 5, None), "correlation": {"parent_event_id": "1a"}},
     ]
@@ -269,13 +320,25 @@ def test_missing_step_type(folder: Path) -> None:
 def test_to_dict_shape(folder: Path) -> None:
     result = run(folder, [ev("1a", "a", 0), ev("1b", "b", 7)], ["a", "b"])
     d = result.to_dict()
-    assert set(d) == {"steps", "order", "window_seconds", "entities", "by", "since", "until",
-                      "missing_event_types"}
+    assert set(d) == {
+        "steps",
+        "order",
+        "window_seconds",
+        "entities",
+        "by",
+        "since",
+        "until",
+        "missing_event_types",
+    }
     assert (d["order"], d["window_seconds"], d["entities"]) == ("ordered", 14 * 86400, 1)
     assert (d["by"], d["since"], d["until"]) == ("correlation.workflow_id", None, None)
     assert d["steps"][1] == {
-        "step": 2, "event_type": "b", "count": 1, "conversion_from_previous": 1.0,
-        "conversion_from_start": 1.0, "median_seconds_from_previous": 7.0,
+        "step": 2,
+        "event_type": "b",
+        "count": 1,
+        "conversion_from_previous": 1.0,
+        "conversion_from_start": 1.0,
+        "median_seconds_from_previous": 7.0,
         "mean_seconds_from_previous": 7.0,
     }
     assert json.loads(json.dumps(d)) == d
@@ -309,11 +372,12 @@ def test_bad_arguments_raise_usage_error(folder: Path, kwargs) -> None:
 
 # -- property test against the brute force ------------------------------------------------------
 
-TIMES = [0, 0, 0, 30, 45.5, 60, 60, 90, 120, 600, 3600, 3630, 7200, 7230]
+# Small pools so that ties, exact window edges and bounds equal to event times are frequent.
+TIMES = [0, 0, 0, 30, 60, 60, 90, 120.5, 3600, 3630]
 TYPES = ["a", "b", "c", "d"]
-WINDOWS = ["30s", "45s", "1m", "90s", "2m", "10m", "1h", "61m", "2h"]
+WINDOWS = ["30s", "1m", "90s", "1h", "2h"]
 BYS = ["correlation.workflow_id", "actor.id", "payload.symbol"]
-BOUNDS = [None, None, *TIMES, -5, 7300]
+BOUNDS = [None, None, None, None, -5, 0, 30, 60, 90, 3600, 7300]
 
 
 def _stamp(seconds: float, style: str) -> str:
@@ -336,18 +400,17 @@ def _place(entity: str | None, by: str, how: str) -> dict:
 @st.composite
 def scenarios(draw):
     types = TYPES[: draw(st.integers(3, 4))]
-    entities = draw(
-        st.lists(st.sampled_from(["w1", "w2", "w3", None]), min_size=2, max_size=4, unique=True)
-    )
+    named = draw(st.lists(st.sampled_from(["w1", "w2", "w3"]), min_size=1, max_size=3, unique=True))
     by = draw(st.sampled_from(BYS))
-    n = draw(st.integers(0, 14))
+    n = draw(st.integers(6, 16))
     ids = draw(st.permutations(range(n)))
     events = []
     for i in range(n):
-        entity = draw(st.sampled_from(entities))
+        # most events go to the first entity (long sequences), some have a null entity
+        entity = draw(st.sampled_from([named[0], named[0], *named, None]))
         event = {
             "event_id": f"e{ids[i]:02d}",
-            "event_type": draw(st.sampled_from([*types, "x"])),  # x is never a step
+            "event_type": draw(st.sampled_from([*types[:3], *types, "x"])),  # x: never a step
             "occurred_at": _stamp(
                 draw(st.sampled_from(TIMES)), draw(st.sampled_from(["Z", "+02:00", "naive"]))
             ),
@@ -364,8 +427,10 @@ def scenarios(draw):
         "window": draw(st.sampled_from(WINDOWS)),
         "since": None if since is None else T0 + timedelta(seconds=since),
         "until": None if until is None else _stamp(until, "+02:00"),
-        "steps": draw(st.lists(st.sampled_from(types), min_size=2, max_size=4)),
-        "distinct_steps": draw(st.lists(st.sampled_from(types), min_size=2, max_size=4, unique=True)),
+        "steps": draw(st.lists(st.sampled_from(types[:3]), min_size=2, max_size=4)),
+        "distinct_steps": draw(
+            st.lists(st.sampled_from(types), min_size=2, max_size=4, unique=True)
+        ),
     }
 
 
@@ -373,8 +438,12 @@ def _compare(got: dict, want: dict, context: dict) -> None:
     assert [s["count"] for s in got["steps"]] == [s["count"] for s in want["steps"]], context
     assert got["entities"] == want["entities"], context
     for g, w in zip(got["steps"], want["steps"], strict=True):
-        for key in ("conversion_from_previous", "conversion_from_start",
-                    "median_seconds_from_previous", "mean_seconds_from_previous"):
+        for key in (
+            "conversion_from_previous",
+            "conversion_from_start",
+            "median_seconds_from_previous",
+            "mean_seconds_from_previous",
+        ):
             expected = w[key]
             actual = g.get(key)
             if expected is None:
@@ -392,10 +461,17 @@ def test_funnel_matches_brute_force(case) -> None:
         write_lines(root / "events" / "part-1.jsonl", events[:split])
         write_lines(root / "events" / "date=2026-11-20" / "part-2.jsonl", events[split:])
         cat = opdash.open(root)
-        common = {"window": case["window"], "by": case["by"], "since": case["since"],
-                  "until": case["until"]}
-        for order, steps in (("ordered", case["steps"]), ("strict", case["steps"]),
-                             ("unordered", case["distinct_steps"])):
+        common = {
+            "window": case["window"],
+            "by": case["by"],
+            "since": case["since"],
+            "until": case["until"],
+        }
+        for order, steps in (
+            ("ordered", case["steps"]),
+            ("strict", case["steps"]),
+            ("unordered", case["distinct_steps"]),
+        ):
             got = opdash.funnel(cat, steps, order=order, **common).to_dict()
             want = bruteforce.funnel(events, steps, order=order, **common)
             _compare(got, want, {"order": order, "steps": steps, **common})
