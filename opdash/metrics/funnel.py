@@ -105,9 +105,9 @@ def funnel(
     until_t = parse_instant(until, name="until")
     if since_t and until_t and since_t >= until_t:
         raise UsageError(f"empty date range: since {since_t.isoformat()} is not before until")
-    events = catalog.table("events")
-    entity = envelope_field(events, by)  # validates the path before any query runs
-    levels = _levels(events, entity, step_list, order, window_s, since_t, until_t)
+    levels = entity_levels(
+        catalog, step_list, window=window_s, order=order, by=by, since=since_t, until=until_t
+    )
     row = levels.aggregate(**_aggregates(levels, len(step_list), timed=order != "unordered"))
     values = row.execute().iloc[0].to_dict()
     present = set(catalog.event_types())
@@ -120,6 +120,31 @@ def funnel(
         until=until_t,
         missing_event_types=[s for s in dict.fromkeys(step_list) if s not in present],
     )
+
+
+def entity_levels(
+    catalog,
+    steps: list[str],
+    *,
+    window: str | int = DEFAULT_WINDOW,
+    order: str = "ordered",
+    by: str = DEFAULT_BY,
+    since: str | datetime | None = None,
+    until: str | datetime | None = None,
+) -> ibis.Table:
+    """One row per entity that entered the funnel: ``entity`` and its ``level`` (1..n).
+
+    For ordered/strict also its chosen chain: ``p1``..``pn`` (positions in the entity's funnel
+    order) and ``u1``..``un`` (epoch microseconds), NULL past its level. Other metrics (pipeline,
+    breakdowns, drop-offs) build on this expression.
+    """
+    step_list = parse_steps(steps)
+    events = catalog.table("events")
+    entity = envelope_field(events, by)  # validates the path before any query runs
+    window_s = parse_duration(window)
+    since_t = parse_instant(since, name="since")
+    until_t = parse_instant(until, name="until")
+    return _levels(events, entity, step_list, order, window_s, since_t, until_t)
 
 
 def parse_steps(steps: list[str] | tuple[str, ...] | str) -> list[str]:

@@ -1,0 +1,13 @@
+"""The ``opdash`` subcommands, one module each: ``add_arguments(parser)`` and ``run(args)``.
+
+Modules import only what parsing needs at the top; the work (catalog, metrics, Panel) is imported
+inside ``run`` so that a command that does not draw never imports Panel or HoloViews.
+"""
+
+#: (command name, module under opdash.commands, one-line help), in the order ``--help`` lists them.
+COMMANDS = [
+    ("demo", "demo", "write a realistic, deterministic demo artifact folder"),
+    ("info", "info", "what the folder holds and what was quarantined"),
+    ("funnel", "funnel", "a conversion funnel"),
+    ("serve", "serve", "serve the dashboard"),
+]

@@ -1,0 +1,68 @@
+"""What every command shares: argument types and JSON output.
+
+Argument types raise ``argparse.ArgumentTypeError`` so a bad value ends in one line, exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def folder(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"folder '{value}' does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{value}' is not a folder")
+    return path
+
+
+def count(value: str) -> int:
+    """A whole number ≥ 0."""
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"'{value}' must not be negative")
+    return number
+
+
+def positive(value: str) -> int:
+    """A whole number ≥ 1."""
+    number = count(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"'{value}' must be at least 1")
+    return number
+
+
+def port(value: str) -> int:
+    number = count(value)
+    if not 0 < number < 65536:
+        raise argparse.ArgumentTypeError(f"port '{value}' must be between 1 and 65535")
+    return number
+
+
+def add_folder(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("dir", type=folder, help="the artifact folder")
+
+
+def add_json(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, sort_keys=True, default=str, ensure_ascii=False))
+
+
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def open_folder(args: argparse.Namespace):
+    from opdash.catalog import open_catalog
+
+    return open_catalog(args.dir)
