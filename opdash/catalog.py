@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from opdash import ingest
 from opdash.contract import RAW_LIMIT, ArtifactFile, FileKind, classify
+from opdash.parquet import ParquetSource
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -36,6 +38,9 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, heartbeat_at TIMESTAMPTZ,
     params JSON, tags JSON, error VARCHAR
 )"""
+HIDDEN_DDL = """
+CREATE TABLE IF NOT EXISTS parquet_hidden (source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL)
+"""
 ALERTS_DDL = """
 CREATE TABLE IF NOT EXISTS alerts (
     run_id VARCHAR NOT NULL, alert_id VARCHAR, raised_at TIMESTAMPTZ, severity VARCHAR,
@@ -107,6 +112,7 @@ class _Batch:
 
     records: list[ingest.Record] = field(default_factory=list)
     parquet: list[tuple[_Source, dict[str, str]]] = field(default_factory=list)
+    fast: list[ParquetSource] = field(default_factory=list)
     bad: list[tuple] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
 
@@ -156,6 +162,8 @@ class _Batch:
     def split(self) -> list[_Batch]:
         """One batch per file, to isolate a file that makes the whole batch fail."""
         out: dict[str, _Batch] = {}
+        for src in self.fast:
+            out.setdefault(src.relpath, _Batch(files=[src.relpath])).fast.append(src)
         for record in self.records:
             out.setdefault(record.source_file, _Batch(files=[record.source_file])).records.append(
                 record
@@ -180,8 +188,18 @@ class Catalog:
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
         )
         self._con.execute("SET TimeZone = 'UTC'")
-        for ddl in (ingest.EVENTS_DDL, QUARANTINE_DDL, DUPLICATES_DDL, RUNS_DDL, ALERTS_DDL):
+        for ddl in (
+            ingest.EVENTS_DDL,
+            QUARANTINE_DDL,
+            DUPLICATES_DDL,
+            RUNS_DDL,
+            ALERTS_DDL,
+            HIDDEN_DDL,
+        ):
             self._con.execute(ddl)
+        self._fast: dict[str, ParquetSource] = {}
+        self._cache: dict[tuple[str, int], Any] = {}
+        self._rebuild_view()
         self._lock = threading.RLock()
         self._files = _Files()
         self._ibis = None
@@ -224,15 +242,28 @@ class Catalog:
         """A relation of the catalog as an ibis table."""
         return self.ibis.table(name)
 
+    def _cached(self, key: str, compute):
+        """``compute()`` once per data version (the events view may scan parquet)."""
+        with self._lock:
+            hit = self._cache.get((key, self.version))
+            if hit is None:
+                hit = compute()
+                self._cache = {k: v for k, v in self._cache.items() if k[1] == self.version}
+                self._cache[(key, self.version)] = hit
+            return hit
+
     def stats(self) -> CatalogStats:
-        row = self.fetchall(
-            """
-            SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
-                   (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
-                   (SELECT count(*) FROM duplicates),
-                   (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
-            """
-        )[0]
+        row = self._cached(
+            "stats",
+            lambda: self.fetchall(
+                """
+                SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
+                       (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
+                       (SELECT count(*) FROM duplicates),
+                       (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
+                """
+            )[0],
+        )
         return CatalogStats(
             files=len(self._files.states),
             events=row[0],
@@ -248,7 +279,12 @@ class Catalog:
 
     def event_types(self) -> list[str]:
         """Event types present, most frequent first."""
-        rows = self.fetchall("SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1")
+        rows = self._cached(
+            "types",
+            lambda: self.fetchall(
+                "SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1"
+            ),
+        )
         return [r[0] for r in rows]
 
     # -- loading ----------------------------------------------------------------------------
@@ -269,16 +305,20 @@ class Catalog:
     def refresh(self) -> RefreshReport:
         """Read new files and appended lines; unchanged files are not read again."""
         with self._lock:
+            changed = [
+                (seq, artifact)
+                for seq, artifact in enumerate(self.discover())
+                if self._changed(artifact)
+            ]
+            if not changed and self.version:
+                self.refreshed_at = datetime.now().astimezone()
+                return RefreshReport(0, 0, 0, 0, self.version)
             before = self._counts()
             batch = _Batch()
-            read = 0
-            for seq, artifact in enumerate(self.discover()):
-                if self._refresh_file(artifact, seq, batch):
-                    read += 1
+            read = sum(1 for seq, artifact in changed if self._refresh_file(artifact, seq, batch))
             self._flush(batch)
             after = self._counts()
-            if read or self.version == 0:
-                self.version += 1
+            self.version += 1
             self.refreshed_at = datetime.now().astimezone()
             return RefreshReport(
                 files_read=read,
@@ -287,6 +327,14 @@ class Catalog:
                 duplicates_added=after[2] - before[2],
                 version=self.version,
             )
+
+    def _changed(self, artifact: ArtifactFile) -> bool:
+        try:
+            st = (self.root / artifact.relpath).stat()
+        except OSError:
+            return False
+        old = self._files.states.get(artifact.relpath)
+        return old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns)
 
     def _counts(self) -> tuple[int, int, int]:
         return self._con.execute(
@@ -327,8 +375,10 @@ class Catalog:
 
     def _forget(self, artifact: ArtifactFile) -> None:
         """Drop what a file contributed, before it is read again whole."""
-        for table in ("events", "quarantine", "duplicates", "alerts"):
+        for table in ("events_loaded", "quarantine", "duplicates", "alerts", "parquet_hidden"):
             self._con.execute(f"DELETE FROM {table} WHERE source_file = ?", [artifact.relpath])
+        if self._fast.pop(artifact.relpath, None) is not None:
+            self._rebuild_view()
         if artifact.kind is FileKind.RUN_META:
             self._con.execute("DELETE FROM runs WHERE run_id = ?", [artifact.run_id])
 
@@ -355,6 +405,16 @@ class Catalog:
     def _read_parquet(self, src: _Source, state: FileState, batch: _Batch) -> None:
         state.offset = state.size
         try:
+            fast = ParquetSource.inspect(
+                src.path, src.artifact.relpath, src.seq, src.artifact.run_id
+            )
+        except (OSError, pa.ArrowException) as exc:
+            batch.bad_file(src, f"not a readable parquet file: {_first_line(exc)}")
+            return
+        if fast is not None:
+            batch.fast.append(fast)
+            return
+        try:
             described = self._con.execute(
                 "DESCRIBE SELECT * FROM read_parquet($path, hive_partitioning = false)",
                 {"path": str(src.path)},
@@ -364,23 +424,25 @@ class Catalog:
             return
         batch.add_parquet(src, {name: str(dtype) for name, dtype, *_ in described})
 
-    def _flush(self, batch: _Batch) -> None:
-        """Validate everything one refresh read in one pass, then file it away."""
-        if batch.bad:
+    def _flush(self, batch: _Batch, *, retry: bool = False) -> None:
+        """Validate everything one refresh read, drop repeated ids, then file it away."""
+        if batch.bad and not retry:
             self._quarantine_rows(batch.bad)
+        fast = batch.fast if retry else [src for src in batch.fast if self._quarantine_fast(src)]
         parts, params = batch.parts()
-        if not parts:
-            return
         if batch.records:
             self._con.register("lines", ingest.records_table(batch.records))
         try:
-            self._stage(parts, params, batch.parquet_paths())
+            if parts:
+                self._stage(parts, params, batch.parquet_paths())
+            self._file_new_rows(fast, staged=bool(parts))
         except duckdb.Error:
-            if len(parts) == 1:
+            if len(parts) + len(fast) <= 1:
                 raise
+            self._con.execute("DROP TABLE IF EXISTS staged")
             for part in batch.split():  # find the file that broke the batch; keep the rest
                 try:
-                    self._flush(part)
+                    self._flush(part, retry=True)
                 except duckdb.Error as exc:
                     self._quarantine_rows(
                         [(part.files[0], None, None, "unreadable_file", _first_line(exc), "")]
@@ -388,6 +450,17 @@ class Catalog:
         finally:
             if batch.records:
                 self._con.unregister("lines")
+
+    def _quarantine_fast(self, src: ParquetSource) -> bool:
+        """Quarantine a fast parquet file's bad rows; False when the file cannot be scanned."""
+        try:
+            self._con.execute(f"INSERT INTO quarantine {src.quarantine_sql()}")
+            return True
+        except duckdb.Error as exc:
+            self._quarantine_rows(
+                [(src.relpath, None, None, "unreadable_file", _first_line(exc), "")]
+            )
+            return False
 
     def _fill_parquet_raw(self, paths: dict[str, str]) -> None:
         """Quarantined parquet rows get their raw text here, not on every row read."""
@@ -409,11 +482,12 @@ class Catalog:
     def _stage(
         self, parts: list[str], params: dict[str, Any], parquet_paths: dict[str, str]
     ) -> None:
-        """Validate fields relations, then file their rows into events, duplicates and quarantine."""
+        """Validate fields relations into ``staged``; quarantine the rows that fail."""
         con = self._con
         fields = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE staged AS {ingest.staged_sql('(' + fields + ')')}",
+            "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER () AS sid "
+            f"FROM ({ingest.staged_sql('(' + fields + ')')})",
             params,
         )
         con.execute(
@@ -421,26 +495,71 @@ class Catalog:
             "FROM staged WHERE reason IS NOT NULL ORDER BY file_seq, source_line, source_row"
         )
         self._fill_parquet_raw(parquet_paths)
+
+    def _file_new_rows(self, fast: list[ParquetSource], *, staged: bool) -> None:
+        """Keep the first copy of every event id (reading order; what the catalog had wins).
+
+        New rows are the valid staged rows and the valid rows of new in-place parquet files. Only
+        ids seen twice are ranked, so a clean load costs one hash aggregate over the new ids.
+        """
+        con = self._con
+        sources = [src.ids_sql() for src in fast]
+        if staged:
+            sources.insert(
+                0,
+                "SELECT event_id, file_seq, source_line, source_row, source_file, sid "
+                "FROM staged WHERE reason IS NULL",
+            )
+        if not sources:
+            return
+        cand = " UNION ALL BY NAME ".join(f"({q})" for q in sources)
         con.execute(
-            """
-            CREATE OR REPLACE TEMP TABLE staged_ok AS
-            SELECT *, row_number() OVER (PARTITION BY event_id
-                                         ORDER BY file_seq, source_line, source_row) AS nth,
-                   EXISTS (SELECT 1 FROM events e WHERE e.event_id = s.event_id) AS seen
-            FROM staged s WHERE reason IS NULL
-            """
-        )
-        columns = ", ".join(ingest.EVENT_COLUMNS)
-        con.execute(
-            f"INSERT INTO events SELECT {columns} FROM staged_ok WHERE nth = 1 AND NOT seen "
-            "ORDER BY file_seq, source_line, source_row"
+            f"""CREATE OR REPLACE TEMP TABLE losers AS
+            WITH cand AS ({cand}),
+            dup AS (
+                SELECT event_id FROM cand GROUP BY 1 HAVING count(*) > 1
+                UNION SELECT event_id FROM cand WHERE event_id IN (SELECT event_id FROM events)
+            ),
+            ranked AS (
+                SELECT *, row_number() OVER (PARTITION BY event_id
+                                             ORDER BY file_seq, source_line, source_row) AS nth,
+                       event_id IN (SELECT event_id FROM events) AS seen
+                FROM cand WHERE event_id IN (SELECT event_id FROM dup)
+            )
+            SELECT * FROM ranked WHERE nth > 1 OR seen"""
         )
         con.execute(
             "INSERT INTO duplicates SELECT event_id, source_file, source_line, source_row "
-            "FROM staged_ok WHERE nth > 1 OR seen ORDER BY file_seq, source_line, source_row"
+            "FROM losers ORDER BY file_seq, source_line, source_row"
         )
-        con.execute("DROP TABLE staged")
-        con.execute("DROP TABLE staged_ok")
+        con.execute(
+            "INSERT INTO parquet_hidden SELECT source_file, source_row FROM losers WHERE sid IS NULL"
+        )
+        if staged:
+            columns = ", ".join(ingest.EVENT_COLUMNS)
+            con.execute(
+                f"INSERT INTO events_loaded SELECT {columns} FROM staged WHERE reason IS NULL "
+                "AND sid NOT IN (SELECT sid FROM losers WHERE sid IS NOT NULL) "
+                "ORDER BY file_seq, source_line, source_row"
+            )
+            con.execute("DROP TABLE staged")
+        con.execute("DROP TABLE losers")
+        for src in fast:
+            self._fast[src.relpath] = src
+        if fast or self._fast:
+            self._rebuild_view()
+
+    def _rebuild_view(self) -> None:
+        """``events``: the loaded events plus every in-place parquet file's valid rows."""
+        hidden = {
+            r[0]
+            for r in self._con.execute("SELECT DISTINCT source_file FROM parquet_hidden").fetchall()
+        }
+        parts = ["SELECT * FROM events_loaded"] + [
+            src.events_sql(src.relpath in hidden)
+            for src in sorted(self._fast.values(), key=lambda s: s.seq)
+        ]
+        self._con.execute("CREATE OR REPLACE VIEW events AS " + "\nUNION ALL\n".join(parts))
 
     def _quarantine_rows(self, rows: list[tuple]) -> None:
         self._con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)

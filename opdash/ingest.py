@@ -71,7 +71,7 @@ EVENT_COLUMNS = (
 )
 
 EVENTS_DDL = """
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS events_loaded (
     event_id VARCHAR NOT NULL,
     event_type VARCHAR NOT NULL,
     event_version INTEGER NOT NULL,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from opdash.commands.common import add_folder, add_json, open_folder, pct, print_json
+from opdash.commands.common import add_folder, add_json, open_folder, pct, positive, print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +16,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--by", default="correlation.workflow_id", help="entity path")
     parser.add_argument("--since", default=None, help="ISO time; bounds the step-1 event")
     parser.add_argument("--until", default=None, help="ISO time (exclusive)")
+    parser.add_argument("--breakdown", default=None, help="path whose value splits the funnel")
+    parser.add_argument("--breakdown-limit", type=positive, default=10)
+    parser.add_argument(
+        "--exclude", action="append", default=[], help="drop chains with this type inside (repeat)"
+    )
+    parser.add_argument("--time-to-convert", default=None, metavar="FROM:TO")
+    parser.add_argument("--bins", type=positive, default=10)
+    parser.add_argument("--trend", default=None, help="day | week: conversion per entry period")
+    parser.add_argument("--tz", default="UTC", help="IANA zone for --trend periods")
+    parser.add_argument("--as-of", default=None, help="ISO time; marks periods still open")
+    parser.add_argument("--dropped-at", type=positive, default=None, metavar="K")
+    parser.add_argument("--limit", type=positive, default=50, help="drop-offs listed (default 50)")
     add_json(parser)
 
 
@@ -32,6 +44,16 @@ def run(args: argparse.Namespace) -> int:
         by=args.by,
         since=args.since,
         until=args.until,
+        breakdown=args.breakdown,
+        breakdown_limit=args.breakdown_limit,
+        exclude=args.exclude,
+        time_to_convert=args.time_to_convert,
+        bins=args.bins,
+        trend=args.trend,
+        tz=args.tz,
+        as_of=args.as_of,
+        dropped_at=args.dropped_at,
+        dropped_limit=args.limit,
     )
     for missing in result.missing_event_types:
         print(f"note: event type '{missing}' never occurs in {args.dir}", file=sys.stderr)
@@ -55,4 +77,28 @@ def table(result) -> str:
             f"{step.step:<4} {step.event_type:<32} {step.count:>8,} "
             f"{pct(step.conversion_from_previous):>10} {pct(step.conversion_from_start):>10}"
         )
+    if result.excluded is not None:
+        lines.append(f"excluded {result.excluded:,} chains with {', '.join(result.exclude)} inside")
+    for group in result.breakdown or []:
+        counts = " → ".join(f"{s.count:,}" for s in group.steps)
+        lines.append(f"  {group.value if group.value is not None else '(none)'}: {counts}")
+    if result.time_to_convert is not None:
+        ttc = result.time_to_convert
+        lines.append(
+            f"time from step {ttc.from_step} to {ttc.to_step} ({ttc.entities:,} entities):"
+        )
+        for b in ttc.bins:
+            lines.append(f"  {b.start_seconds:>12,.0f}s – {b.end_seconds:>12,.0f}s  {b.count:>8,}")
+    if result.trend is not None:
+        lines.append(f"conversion by {result.trend.interval} of entry ({result.trend.tz}):")
+        for p in result.trend.periods:
+            mark = "  (window still open)" if p.incomplete else ""
+            lines.append(
+                f"  {p.start.isoformat()}  {p.converted:>6,}/{p.entered:<6,} {pct(p.rate):>7}{mark}"
+            )
+    if result.dropped is not None:
+        d = result.dropped
+        lines.append(f"dropped after step {d.step} ({d.event_type}): {d.total:,}, newest first:")
+        for e in d.entities:
+            lines.append(f"  {e.entity}  last {e.last_event_type} at {e.last_event_at.isoformat()}")
     return "\n".join(lines)

@@ -10,7 +10,7 @@ expression: ASOF joins find each next step, so the work stays in DuckDB.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import ibis
@@ -23,7 +23,13 @@ from opdash.timeutil import parse_duration, parse_instant
 ORDERS = ("ordered", "strict", "unordered")
 DEFAULT_BY = "correlation.workflow_id"
 DEFAULT_WINDOW = "14d"
+DEFAULT_BREAKDOWN_LIMIT = 10
+DEFAULT_BINS = 10
+DEFAULT_DROPPED_LIMIT = 50
+TREND_INTERVALS = ("day", "week")
+OTHER = "Other"
 _US = 1_000_000
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,94 @@ class FunnelStep:
 
 
 @dataclass(frozen=True)
+class FunnelGroup:
+    """The funnel of one breakdown value (``None``: the path is absent; ``"Other"``: the rest)."""
+
+    value: str | None
+    steps: list[FunnelStep]
+
+
+@dataclass(frozen=True)
+class HistogramBin:
+    start_seconds: float
+    end_seconds: float
+    count: int
+
+
+@dataclass(frozen=True)
+class TimeToConvert:
+    """Seconds from one step to a later one on each converting entity's chosen chain."""
+
+    from_step: int
+    to_step: int
+    entities: int
+    median_seconds: float | None
+    mean_seconds: float | None
+    bins: list[HistogramBin]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "bins": [asdict(b) for b in self.bins]}
+
+
+@dataclass(frozen=True)
+class TrendPeriod:
+    start: datetime
+    entered: int
+    converted: int
+    rate: float | None
+    incomplete: bool
+
+
+@dataclass(frozen=True)
+class ConversionTrend:
+    """Conversion from step 1 to the last step per entry period of the step-1 event."""
+
+    interval: str
+    tz: str
+    as_of: datetime
+    periods: list[TrendPeriod]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interval": self.interval,
+            "tz": self.tz,
+            "as_of": self.as_of.isoformat(),
+            "periods": [{**asdict(p), "start": p.start.isoformat()} for p in self.periods],
+        }
+
+
+@dataclass(frozen=True)
+class DroppedEntity:
+    entity: str
+    reached_at: datetime
+    last_event_type: str
+    last_event_id: str
+    last_event_at: datetime
+
+
+@dataclass(frozen=True)
+class DropOffs:
+    """Entities that reached step ``step`` and not the next one, newest last event first."""
+
+    step: int
+    event_type: str
+    next_event_type: str | None
+    total: int
+    entities: list[DroppedEntity]
+
+    def to_dict(self) -> dict[str, Any]:
+        items = [
+            {
+                **asdict(e),
+                "reached_at": e.reached_at.isoformat(),
+                "last_event_at": e.last_event_at.isoformat(),
+            }
+            for e in self.entities
+        ]
+        return {**asdict(self), "entities": items}
+
+
+@dataclass(frozen=True)
 class FunnelResult:
     """A computed funnel: its steps and the parameters that produced it."""
 
@@ -50,6 +144,13 @@ class FunnelResult:
     since: datetime | None = None
     until: datetime | None = None
     missing_event_types: list[str] = field(default_factory=list)
+    excluded: int | None = None
+    exclude: list[str] = field(default_factory=list)
+    breakdown: list[FunnelGroup] | None = None
+    breakdown_by: str | None = None
+    time_to_convert: TimeToConvert | None = None
+    trend: ConversionTrend | None = None
+    dropped: DropOffs | None = None
 
     @property
     def entities(self) -> int:
@@ -58,14 +159,8 @@ class FunnelResult:
 
     def to_dict(self) -> dict[str, Any]:
         timed = self.order != "unordered"
-        steps = []
-        for step in self.steps:
-            item = asdict(step)
-            if not timed:
-                item.pop("median_seconds_from_previous")
-                item.pop("mean_seconds_from_previous")
-            steps.append(item)
-        return {
+        steps = [_step_dict(step, timed) for step in self.steps]
+        out: dict[str, Any] = {
             "steps": steps,
             "order": self.order,
             "window_seconds": self.window_seconds,
@@ -75,11 +170,35 @@ class FunnelResult:
             "until": self.until.isoformat() if self.until else None,
             "missing_event_types": list(self.missing_event_types),
         }
+        if self.excluded is not None:
+            out["exclude"] = list(self.exclude)
+            out["excluded"] = self.excluded
+        if self.breakdown is not None:
+            out["breakdown_by"] = self.breakdown_by
+            out["breakdown"] = [
+                {"value": g.value, "steps": [_step_dict(s, timed) for s in g.steps]}
+                for g in self.breakdown
+            ]
+        if self.time_to_convert is not None:
+            out["time_to_convert"] = self.time_to_convert.to_dict()
+        if self.trend is not None:
+            out["trend"] = self.trend.to_dict()
+        if self.dropped is not None:
+            out["dropped"] = self.dropped.to_dict()
+        return out
 
     def to_frame(self):
         import pandas as pd
 
         return pd.DataFrame(self.to_dict()["steps"]).set_index("step")
+
+
+def _step_dict(step: FunnelStep, timed: bool) -> dict[str, Any]:
+    item = asdict(step)
+    if not timed:
+        item.pop("median_seconds_from_previous")
+        item.pop("mean_seconds_from_previous")
+    return item
 
 
 def funnel(
@@ -91,35 +210,115 @@ def funnel(
     by: str = DEFAULT_BY,
     since: str | datetime | None = None,
     until: str | datetime | None = None,
+    breakdown: str | None = None,
+    breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT,
+    exclude: list[str] | tuple[str, ...] | None = None,
+    time_to_convert: str | tuple[int, int] | None = None,
+    bins: int = DEFAULT_BINS,
+    trend: str | None = None,
+    tz: str = "UTC",
+    as_of: str | datetime | None = None,
+    dropped_at: int | None = None,
+    dropped_limit: int = DEFAULT_DROPPED_LIMIT,
 ) -> FunnelResult:
-    """Compute a funnel over ``catalog``'s events. Raises UsageError for bad arguments."""
-    step_list = parse_steps(steps)
-    if order not in ORDERS:
-        raise UsageError(
-            f"bad order '{order}'{did_you_mean(order, ORDERS)} (use {', '.join(ORDERS)})"
-        )
-    if order == "unordered" and len(set(step_list)) != len(step_list):
-        raise UsageError("an unordered funnel needs distinct steps: " + ",".join(step_list))
-    window_s = parse_duration(window)
-    since_t = parse_instant(since, name="since")
-    until_t = parse_instant(until, name="until")
-    if since_t and until_t and since_t >= until_t:
-        raise UsageError(f"empty date range: since {since_t.isoformat()} is not before until")
-    levels = entity_levels(
-        catalog, step_list, window=window_s, order=order, by=by, since=since_t, until=until_t
-    )
-    row = levels.aggregate(**_aggregates(levels, len(step_list), timed=order != "unordered"))
-    values = row.execute().iloc[0].to_dict()
+    """Compute a funnel over ``catalog``'s events. Raises UsageError for bad arguments.
+
+    The optional parts (breakdown, exclusions, time to convert, conversion over time, drop-offs)
+    are all measured on each entity's chosen chain; see docs/metrics.md.
+    """
+    spec = _FunnelSpec.parse(steps, window, order, by, since, until)
+    excludes = [e.strip() for e in (exclude or []) if e and e.strip()]
+    ttc = _parse_ttc(time_to_convert, spec.steps) if time_to_convert else None
+    if ttc and spec.order == "unordered":
+        raise UsageError("time to convert needs an ordered or strict funnel")
+    if bins < 1:
+        raise UsageError(f"bad bins '{bins}': use a whole number ≥ 1")
+    if breakdown_limit < 1:
+        raise UsageError(f"bad breakdown limit '{breakdown_limit}': use a whole number ≥ 1")
+    if dropped_at is not None and not 1 <= dropped_at <= len(spec.steps):
+        raise UsageError(f"bad dropped-at '{dropped_at}': use a step from 1 to {len(spec.steps)}")
+    trend_spec = _TrendSpec.parse(trend, tz, as_of) if trend else None
+    if excludes and spec.order == "unordered":
+        raise UsageError("exclusions need an ordered or strict funnel")
+
+    events = catalog.table("events")
+    entity = envelope_field(events, spec.by)
+    carry = {"bd": envelope_field(events, breakdown)} if breakdown else {}
+    levels = _levels(events, entity, spec, carry, excludes)
+    excluded = None
+    if excludes:
+        kept = _without_excluded(levels, events, entity, spec, excludes)
+        excluded = _count(levels) - _count(kept)
+        levels = kept
+    timed = spec.order != "unordered"
+    values = _one_row(levels.aggregate(**_aggregates(levels, len(spec.steps), timed=timed)))
     present = set(catalog.event_types())
     return FunnelResult(
-        steps=_steps(step_list, values, timed=order != "unordered"),
-        order=order,
-        window_seconds=window_s,
-        by=by,
-        since=since_t,
-        until=until_t,
-        missing_event_types=[s for s in dict.fromkeys(step_list) if s not in present],
+        steps=_steps(spec.steps, values, timed=timed),
+        order=spec.order,
+        window_seconds=spec.window_s,
+        by=spec.by,
+        since=spec.since,
+        until=spec.until,
+        missing_event_types=[s for s in dict.fromkeys(spec.steps) if s not in present],
+        excluded=excluded,
+        exclude=excludes,
+        breakdown=_breakdown(levels, spec, breakdown_limit, timed) if breakdown else None,
+        breakdown_by=breakdown,
+        time_to_convert=_time_to_convert(levels, *ttc, bins) if ttc else None,
+        trend=_conversion_trend(levels, spec, trend_spec) if trend_spec else None,
+        dropped=(
+            _drop_offs(levels, events, entity, spec, dropped_at, dropped_limit)
+            if dropped_at is not None
+            else None
+        ),
     )
+
+
+@dataclass(frozen=True)
+class _FunnelSpec:
+    """The validated core parameters of a funnel."""
+
+    steps: list[str]
+    window_s: int
+    order: str
+    by: str
+    since: datetime | None
+    until: datetime | None
+
+    @property
+    def window_us(self) -> int:
+        return self.window_s * _US
+
+    @classmethod
+    def parse(cls, steps, window, order, by, since, until) -> _FunnelSpec:
+        step_list = parse_steps(steps)
+        if order not in ORDERS:
+            raise UsageError(
+                f"bad order '{order}'{did_you_mean(order, ORDERS)} (use {', '.join(ORDERS)})"
+            )
+        if order == "unordered" and len(set(step_list)) != len(step_list):
+            raise UsageError("an unordered funnel needs distinct steps: " + ",".join(step_list))
+        since_t = parse_instant(since, name="since")
+        until_t = parse_instant(until, name="until")
+        if since_t and until_t and since_t >= until_t:
+            raise UsageError(f"empty date range: since {since_t.isoformat()} is not before until")
+        return cls(step_list, parse_duration(window), order, by, since_t, until_t)
+
+
+@dataclass(frozen=True)
+class _TrendSpec:
+    interval: str
+    tz: Any
+    as_of: datetime
+
+    @classmethod
+    def parse(cls, interval: str, tz: str, as_of) -> _TrendSpec:
+        from opdash.calendar import check_period, zone
+
+        check_period(interval, TREND_INTERVALS, name="trend interval")
+        moment = parse_instant(as_of, name="as-of") or datetime.now(UTC)
+        return cls(interval, zone(tz), moment)
 
 
 def entity_levels(
@@ -138,13 +337,9 @@ def entity_levels(
     order) and ``u1``..``un`` (epoch microseconds), NULL past its level. Other metrics (pipeline,
     breakdowns, drop-offs) build on this expression.
     """
-    step_list = parse_steps(steps)
+    spec = _FunnelSpec.parse(steps, window, order, by, since, until)
     events = catalog.table("events")
-    entity = envelope_field(events, by)  # validates the path before any query runs
-    window_s = parse_duration(window)
-    since_t = parse_instant(since, name="since")
-    until_t = parse_instant(until, name="until")
-    return _levels(events, entity, step_list, order, window_s, since_t, until_t)
+    return _levels(events, envelope_field(events, spec.by), spec, {}, [])
 
 
 def parse_steps(steps: list[str] | tuple[str, ...] | str) -> list[str]:
@@ -158,13 +353,50 @@ def parse_steps(steps: list[str] | tuple[str, ...] | str) -> list[str]:
     return cleaned
 
 
+def _parse_ttc(value: str | tuple[int, int], steps: list[str]) -> tuple[int, int]:
+    """``FROM:TO`` as step numbers (``1:5``) or event types (``signal.created:trade.closed``)."""
+    if isinstance(value, tuple):
+        start, end = value
+    else:
+        left, sep, right = str(value).partition(":")
+        if not sep:
+            raise UsageError(f"bad time to convert '{value}': use FROM:TO, e.g. 1:{len(steps)}")
+        start, end = (_step_number(part.strip(), steps, value) for part in (left, right))
+    if not 1 <= start < end <= len(steps):
+        raise UsageError(
+            f"bad time to convert '{value}': FROM must come before TO, both between 1 and "
+            f"{len(steps)}"
+        )
+    return start, end
+
+
+def _step_number(part: str, steps: list[str], whole) -> int:
+    if part.isdigit():
+        return int(part)
+    if part in steps:
+        return steps.index(part) + 1
+    raise UsageError(
+        f"bad time to convert '{whole}': '{part}' is not a step{did_you_mean(part, steps)}"
+    )
+
+
 def _sequence(
-    events: ibis.Table, entity: ibis.Value, steps: list[str], every_type: bool
+    events: ibis.Table,
+    entity: ibis.Value,
+    steps: list[str],
+    carry: dict[str, ibis.Value],
+    *,
+    every_type: bool,
+    also: list[str] = (),
 ) -> ibis.Table:
-    """Each entity's events numbered in funnel order (time, earliest matching step, event id)."""
-    base = events.mutate(entity=entity).filter(lambda t: t.entity.notnull())
+    """Each entity's events numbered in funnel order (time, earliest matching step, event id).
+
+    Only step events (plus ``also`` types) are kept unless ``every_type``: dropping other events
+    does not change the relative order of the rest. ``carry`` columns ride along (breakdowns).
+    """
+    base = events.mutate(entity=entity, **carry).filter(lambda t: t.entity.notnull())
     if not every_type:
-        base = base.filter(base.event_type.isin(list(dict.fromkeys(steps))))
+        base = base.filter(base.event_type.isin(list(dict.fromkeys([*steps, *also]))))
     first_index = {t: i for i, t in reversed(list(enumerate(steps)))}
     rank = ibis.cases(
         *((base.event_type == t, i) for t, i in first_index.items()), else_=len(steps)
@@ -172,7 +404,7 @@ def _sequence(
     position = ibis.row_number().over(
         group_by=base.entity, order_by=[base.occurred_at, rank, base.event_id]
     )
-    return base.select("entity", "event_type", pos=position, us=epoch_us(base.occurred_at))
+    return base.select("entity", "event_type", *carry, pos=position, us=epoch_us(base.occurred_at))
 
 
 def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
@@ -184,28 +416,30 @@ def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetim
 
 
 def _micros(value: datetime) -> int:
-    return int(value.timestamp()) * _US + value.microsecond
+    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
-def _levels(events, entity, steps, order, window_s, since, until) -> ibis.Table:
-    """One row per entity: its level and, for ordered/strict, the times of its chosen chain."""
-    window_us = window_s * _US
-    if order == "unordered":
-        return _unordered_levels(
-            _sequence(events, entity, steps, False), steps, window_us, since, until
-        )
-    seq = _sequence(events, entity, steps, every_type=order == "strict")
-    chain = _in_range(seq.filter(seq.event_type == steps[0]), "us", since, until).select(
-        "entity", p1="pos", u1="us"
+def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.Table:
+    """One row per entity: its level and, for ordered/strict, its chosen chain."""
+    steps = spec.steps
+    if spec.order == "unordered":
+        seq = _sequence(events, entity, steps, carry, every_type=False)
+        return _unordered_levels(seq, spec)
+    seq = _sequence(events, entity, steps, carry, every_type=spec.order == "strict", also=also)
+    starts = seq.filter(seq.event_type == steps[0])
+    chain = _in_range(starts, "us", spec.since, spec.until).select(
+        "entity", *carry, p1="pos", u1="us"
     )
     for k in range(2, len(steps) + 1):
-        chain = _next_step(chain, seq, k, steps[k - 1], order, window_us)
+        chain = _next_step(chain, seq, k, steps[k - 1], spec.order, spec.window_us)
     reached = [chain[f"p{k}"].notnull().cast("int64") for k in range(2, len(steps) + 1)]
     chain = chain.mutate(level=sum(reached, ibis.literal(1, "int64")))
     chain = chain.mutate(best=chain.level.max().over(group_by=chain.entity))
     chosen = chain.filter(chain.level == chain.best)
     chosen = chosen.mutate(nth=ibis.row_number().over(group_by=chosen.entity, order_by=chosen.p1))
-    return chosen.filter(chosen.nth == 0)
+    chosen = chosen.filter(chosen.nth == 0)
+    last = [chosen[f"p{k}"] for k in range(len(steps), 0, -1)]
+    return chosen.mutate(p_last=ibis.coalesce(*last)).drop("best", "nth")
 
 
 def _next_step(chain, seq, k: int, event_type: str, order: str, window_us: int) -> ibis.Table:
@@ -225,9 +459,8 @@ def _next_step(chain, seq, k: int, event_type: str, order: str, window_us: int) 
             right, on=left.key_l >= right.key_r, predicates=[left.entity == right.e_r]
         )
         ok = joined.pos_r.notnull() & (joined.us_r <= joined.u1 + window_us)
-    keep = [c for c in chain.columns]
     return joined.select(
-        *keep,
+        *chain.columns,
         **{
             f"p{k}": ibis.ifelse(ok, joined.pos_r, ibis.null("int64")),
             f"u{k}": ibis.ifelse(ok, joined.us_r, ibis.null("int64")),
@@ -235,25 +468,53 @@ def _next_step(chain, seq, k: int, event_type: str, order: str, window_us: int) 
     )
 
 
-def _unordered_levels(seq, steps, window_us, since, until) -> ibis.Table:
-    """Per entity, the most distinct step types found in one window starting at a step event."""
-    starts = _in_range(seq, "us", since, until).select("entity", u0="us").distinct()
+def _unordered_levels(seq, spec: _FunnelSpec) -> ibis.Table:
+    """Per entity, the most distinct step types found in one window starting at a step event.
+
+    The chosen start is the earliest (in funnel order) reaching that level; its carried columns
+    (breakdown value) and time ``u1`` describe the entity.
+    """
+    carry = [c for c in seq.columns if c not in ("entity", "event_type", "pos", "us")]
+    table = _in_range(seq, "us", spec.since, spec.until).select("entity", *carry, "pos", u1="us")
     found = []
-    table = starts
-    for j, event_type in enumerate(steps):
+    for j, event_type in enumerate(spec.steps):
         right = seq.filter(seq.event_type == event_type).select(
             e_r="entity", key_r=-seq.us, us_r="us"
         )
-        left = table.mutate(key_l=-table.u0)
+        left = table.mutate(key_l=-table.u1)
         joined = left.asof_join(
             right, on=left.key_l >= right.key_r, predicates=[left.entity == right.e_r]
         )
-        hit = (joined.us_r.notnull() & (joined.us_r <= joined.u0 + window_us)).cast("int64")
-        table = joined.select(*[c for c in table.columns], **{f"f{j}": hit})
+        hit = joined.us_r.notnull() & (joined.us_r <= joined.u1 + spec.window_us)
+        table = joined.select(*table.columns, **{f"f{j}": hit.cast("int64")})
         found.append(f"f{j}")
-    level = sum((table[c] for c in found), ibis.literal(0, "int64"))
-    per_start = table.mutate(level=level)
-    return per_start.group_by("entity").aggregate(level=per_start.level.max())
+    per_start = table.mutate(level=sum((table[c] for c in found), ibis.literal(0, "int64")))
+    ranked = per_start.mutate(
+        nth=ibis.row_number().over(
+            group_by=per_start.entity, order_by=[ibis.desc(per_start.level), per_start.pos]
+        )
+    )
+    return ranked.filter(ranked.nth == 0).select("entity", *carry, "u1", "level")
+
+
+def _without_excluded(levels, events, entity, spec: _FunnelSpec, excludes: list[str]):
+    """Chosen chains with no excluded event strictly between their first and last step."""
+    seq = _sequence(
+        events, entity, spec.steps, {}, every_type=spec.order == "strict", also=excludes
+    )
+    bad = seq.filter(seq.event_type.isin(excludes)).select(e_x="entity", pos_x="pos")
+    return levels.anti_join(
+        bad,
+        [levels.entity == bad.e_x, bad.pos_x > levels.p1, bad.pos_x < levels.p_last],
+    )
+
+
+def _count(table: ibis.Table) -> int:
+    return int(table.count().execute())
+
+
+def _one_row(expr: ibis.Table) -> dict[str, Any]:
+    return expr.execute().iloc[0].to_dict()
 
 
 def _aggregates(levels: ibis.Table, n: int, *, timed: bool) -> dict[str, ibis.Value]:
@@ -285,6 +546,164 @@ def _steps(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[Fun
             )
         )
     return out
+
+
+def _breakdown(levels, spec: _FunnelSpec, limit: int, timed: bool) -> list[FunnelGroup]:
+    """Top ``limit`` values by step-1 count, the rest merged into Other; groups add up."""
+    ranked = levels.group_by("bd").aggregate(n=levels.count())
+    top = ranked.order_by([ibis.desc("n"), ranked.bd.asc(nulls_first=True)]).limit(limit)
+    keep = [row for row in top.execute()["bd"].tolist()]
+    keep_values = [v for v in keep if v is not None and v == v]
+    keeps_null = len(keep_values) != len(keep)
+    grouped = levels.mutate(
+        grp=ibis.cases(
+            (levels.bd.isin(keep_values), levels.bd),
+            (levels.bd.isnull() & ibis.literal(keeps_null), ibis.null("string")),
+            else_=ibis.literal(OTHER),
+        ),
+        is_other=~(levels.bd.isin(keep_values) | (levels.bd.isnull() & ibis.literal(keeps_null))),
+    )
+    aggs = _aggregates(grouped, len(spec.steps), timed=timed)
+    frame = grouped.group_by(["grp", "is_other"]).aggregate(**aggs).execute()
+    frame = frame.sort_values(["is_other", "c1"], ascending=[True, False], kind="stable")
+    return [
+        FunnelGroup(
+            value=OTHER if row["is_other"] else _text(row["grp"]),
+            steps=_steps(spec.steps, row, timed=timed),
+        )
+        for row in frame.to_dict("records")
+    ]
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None or value != value else str(value)
+
+
+def _time_to_convert(levels, start: int, end: int, bins: int) -> TimeToConvert:
+    """A histogram of seconds from step ``start`` to step ``end`` over converting entities."""
+    gaps = levels.filter(levels.level >= end).select(
+        gap=(levels[f"u{end}"] - levels[f"u{start}"]).cast("float64") / _US
+    )
+    stats = _one_row(
+        gaps.aggregate(
+            n=gaps.count(),
+            lo=gaps.gap.min(),
+            hi=gaps.gap.max(),
+            med=gaps.gap.median(),
+            mean=gaps.gap.mean(),
+        )
+    )
+    n = int(stats["n"] or 0)
+    if n == 0:
+        return TimeToConvert(start, end, 0, None, None, [])
+    lo, hi = float(stats["lo"]), float(stats["hi"])
+    width = (hi - lo) / bins if hi > lo else 1.0
+    index = ((gaps.gap - lo) / width).floor().cast("int64")
+    index = ibis.ifelse(index >= bins, bins - 1, index)
+    binned = gaps.mutate(b=index)
+    counts = binned.group_by("b").aggregate(c=binned.count()).execute()
+    by_bin = dict(zip(counts["b"].astype(int), counts["c"].astype(int), strict=True))
+    edges = [lo + i * width for i in range(bins + 1)] if hi > lo else [lo] * (bins + 1)
+    if hi > lo:
+        edges[-1] = hi
+    return TimeToConvert(
+        from_step=start,
+        to_step=end,
+        entities=n,
+        median_seconds=_num(stats["med"]),
+        mean_seconds=_num(stats["mean"]),
+        bins=[
+            HistogramBin(edges[i], edges[i + 1] if hi > lo else hi, by_bin.get(i, 0))
+            for i in range(bins if hi > lo else 1)
+        ],
+    )
+
+
+def _conversion_trend(levels, spec: _FunnelSpec, trend: _TrendSpec) -> ConversionTrend:
+    """Per entry period (of the chosen step-1 event, in ``tz``): entered, converted, rate."""
+    from opdash.calendar import buckets, next_period
+
+    n = len(spec.steps)
+    row = _one_row(levels.aggregate(lo=levels.u1.min(), hi=levels.u1.max()))
+    first = spec.since or (_from_micros(row["lo"]) if _num(row["lo"]) is not None else None)
+    last = spec.until or (
+        _from_micros(row["hi"]) + timedelta(microseconds=1) if _num(row["hi"]) is not None else None
+    )
+    if first is None or last is None:
+        return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, [])
+    starts = buckets(first, last, trend.interval, trend.tz)
+    bounds = ibis.memtable(
+        {
+            "b_start": [_micros(b) for b in starts],
+            "b_key": list(range(len(starts))),
+        }
+    )
+    keyed = levels.asof_join(bounds, on=levels.u1 >= bounds.b_start)
+    counts = keyed.group_by("b_key").aggregate(
+        entered=keyed.count(), converted=(keyed.level >= n).cast("int64").sum()
+    )
+    frame = counts.execute()
+    found = {
+        int(r["b_key"]): (int(r["entered"]), int(r["converted"]))
+        for r in frame.to_dict("records")
+        if r["b_key"] == r["b_key"] and r["b_key"] is not None
+    }
+    periods = []
+    window = timedelta(seconds=spec.window_s)
+    for i, start in enumerate(starts):
+        entered, converted = found.get(i, (0, 0))
+        end = next_period(start, trend.interval, trend.tz)
+        periods.append(
+            TrendPeriod(
+                start=start,
+                entered=entered,
+                converted=converted,
+                rate=(converted / entered) if entered else None,
+                incomplete=end.astimezone(UTC) + window > trend.as_of.astimezone(UTC),
+            )
+        )
+    return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, periods)
+
+
+def _from_micros(value: Any) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def _drop_offs(levels, events, entity, spec: _FunnelSpec, step: int, limit: int) -> DropOffs:
+    """Entities at exactly level ``step``, with their newest event (of any type)."""
+    stuck = levels.filter(levels.level == step)
+    reached = stuck[f"u{step}"] if spec.order != "unordered" else stuck.u1
+    stuck = stuck.select("entity", reached_us=reached)
+    mine = events.mutate(entity=entity).filter(lambda t: t.entity.notnull())
+    mine = mine.mutate(
+        nth=ibis.row_number().over(
+            group_by=mine.entity, order_by=[ibis.desc(mine.occurred_at), ibis.desc(mine.event_id)]
+        )
+    )
+    newest = mine.filter(mine.nth == 0).select(
+        "entity", last_us=epoch_us(mine.occurred_at), last_type="event_type", last_id="event_id"
+    )
+    joined = stuck.join(newest, stuck.entity == newest.entity).select(
+        stuck.entity, stuck.reached_us, newest.last_us, newest.last_type, newest.last_id
+    )
+    total = _count(joined)
+    rows = joined.order_by([ibis.desc("last_us"), "entity"]).limit(limit).execute()
+    return DropOffs(
+        step=step,
+        event_type=spec.steps[step - 1],
+        next_event_type=spec.steps[step] if step < len(spec.steps) else None,
+        total=total,
+        entities=[
+            DroppedEntity(
+                entity=str(r["entity"]),
+                reached_at=_from_micros(r["reached_us"]),
+                last_event_type=str(r["last_type"]),
+                last_event_id=str(r["last_id"]),
+                last_event_at=_from_micros(r["last_us"]),
+            )
+            for r in rows.to_dict("records")
+        ],
+    )
 
 
 def _num(value: Any) -> float | None:
