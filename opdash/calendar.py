@@ -71,7 +71,14 @@ def period_start(instant: datetime, period: str, tz: ZoneInfo) -> datetime:
 def next_period(start: datetime, period: str, tz: ZoneInfo) -> datetime:
     """The start of the period after the one starting at ``start``."""
     if period == "hour":
-        return (start.astimezone(UTC) + timedelta(hours=1)).astimezone(tz)
+        # not simply "+1 real hour": where a DST shift is 30 minutes (Australia/Lord_Howe) a local
+        # hour lasts 30 or 90 minutes, so take the first later instant in another local hour
+        base, step = start.astimezone(UTC), timedelta(hours=1)
+        while True:
+            candidate = period_start(base + step, "hour", tz)
+            if candidate.astimezone(UTC) > base:  # in UTC: same-zone comparisons ignore fold
+                return candidate
+            step += timedelta(minutes=15)
     day = start.astimezone(tz).date()
     if period == "day":
         day += timedelta(days=1)
@@ -84,11 +91,16 @@ def next_period(start: datetime, period: str, tz: ZoneInfo) -> datetime:
     return local_midnight(day, tz)
 
 
+def previous_period(start: datetime, period: str, tz: ZoneInfo) -> datetime:
+    """The start of the period before the one starting at ``start``."""
+    return period_start(start.astimezone(UTC) - timedelta(microseconds=1), period, tz)
+
+
 def buckets(since: datetime, until: datetime, period: str, tz: ZoneInfo) -> list[datetime]:
     """Starts of every period that overlaps ``[since, until)``, the first one containing since."""
     out: list[datetime] = []
-    start = period_start(since, period, tz)
-    while start < until:
+    start, until = period_start(since, period, tz), until.astimezone(UTC)
+    while start.astimezone(UTC) < until:  # in UTC: Python compares one zone's times by wall clock
         out.append(start)
         if len(out) > MAX_BUCKETS:
             raise UsageError(f"the range asks for more than {MAX_BUCKETS:,} {period} buckets")

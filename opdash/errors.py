@@ -11,6 +11,14 @@ class UsageError(ValueError):
 
 
 def did_you_mean(value: str, choices: Iterable[str]) -> str:
-    """A ' — did you mean …?' suffix naming the closest valid choice, or '' when none is close."""
-    close = difflib.get_close_matches(value, list(choices), n=1, cutoff=0.6)
-    return f" — did you mean '{close[0]}'?" if close else ""
+    """A ' — did you mean …?' suffix naming the closest valid choice, or '' when none is close.
+
+    Ties in similarity go to the choice closest in length, then to the first in sort order
+    (``wf-001`` suggests ``wf-0001``, not ``wf-0201``).
+    """
+    scored = []
+    for choice in set(choices):
+        ratio = difflib.SequenceMatcher(None, value, choice).ratio()
+        if ratio >= 0.6:
+            scored.append((-ratio, abs(len(choice) - len(value)), choice))
+    return f" — did you mean '{min(scored)[2]}'?" if scored else ""

@@ -9,6 +9,7 @@ COMMANDS = [
     ("demo", "demo", "write a realistic, deterministic demo artifact folder"),
     ("info", "info", "what the folder holds and what was quarantined"),
     ("funnel", "funnel", "a conversion funnel"),
+    ("trend", "trend", "a metric per calendar bucket in a time zone"),
     ("chain", "chain", "one workflow's events as a tree by parent_event_id"),
     ("pipeline", "pipeline", "each workflow's current stage, and which ones are stuck"),
     ("serve", "serve", "serve the dashboard"),
