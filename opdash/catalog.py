@@ -252,6 +252,10 @@ class Catalog:
                 self._cache[(key, self.version)] = hit
             return hit
 
+    def as_of(self, moment: datetime) -> CatalogAsOf:
+        """This catalog without the events after ``moment`` (an aware datetime)."""
+        return CatalogAsOf(self, moment)
+
     def stats(self) -> CatalogStats:
         row = self._cached(
             "stats",
@@ -653,6 +657,26 @@ def _str_or_none(value: Any) -> str | None:
 
 def _timestamp_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+class CatalogAsOf:
+    """A catalog as it stood at one instant: events after it have not happened yet.
+
+    Metrics that evaluate "as of" a moment (goals, the pipeline) hand this to the funnel, so no
+    step — not only step 1 — can come from the future.
+    """
+
+    def __init__(self, catalog: Catalog, moment: datetime) -> None:
+        self._catalog, self.moment = catalog, moment
+
+    def table(self, name: str = "events"):
+        table = self._catalog.table(name)
+        if name == "events":
+            table = table.filter(table.occurred_at <= self.moment)
+        return table
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
 
 
 _SHARED: dict[Path, Catalog] = {}

@@ -10,6 +10,8 @@ COMMANDS = [
     ("info", "info", "what the folder holds and what was quarantined"),
     ("funnel", "funnel", "a conversion funnel"),
     ("trend", "trend", "a metric per calendar bucket in a time zone"),
+    ("goals", "goals", "goal progress against the expected pace (goals.yaml)"),
+    ("today", "today", "the operator's day at a glance"),
     ("chain", "chain", "one workflow's events as a tree by parent_event_id"),
     ("pipeline", "pipeline", "each workflow's current stage, and which ones are stuck"),
     ("serve", "serve", "serve the dashboard"),

@@ -136,27 +136,6 @@ class PipelineResult:
         return pd.DataFrame(rows, columns=[*columns, "last_event_type"])
 
 
-class _AsOf:
-    """The catalog as it looked at ``as_of``: ``table('events')`` holds only events up to it.
-
-    ``entity_levels`` reads events through ``catalog.table``, so handing it this view makes the
-    whole funnel (not only step 1) ignore later events.
-    """
-
-    def __init__(self, catalog, as_of_us: int) -> None:
-        self._catalog = catalog
-        self._as_of_us = as_of_us
-
-    def table(self, name: str = "events"):
-        table = self._catalog.table(name)
-        if name == "events":
-            table = table.filter(epoch_us(table.occurred_at) <= self._as_of_us)
-        return table
-
-    def __getattr__(self, name: str):
-        return getattr(self._catalog, name)
-
-
 def pipeline(
     catalog,
     steps: list[str] | tuple[str, ...] | str,
@@ -177,7 +156,7 @@ def pipeline(
     as_of_us = _micros(as_of_t)
     n = len(step_list)
 
-    view = _AsOf(catalog, as_of_us)
+    view = catalog.as_of(as_of_t)
     levels = entity_levels(view, step_list, window=window_s, order="ordered", by=by)
     state = _state(view, levels, by, as_of_us, stuck_s * _US, n)
 
@@ -241,7 +220,7 @@ def workflow_state(
     window_s = parse_duration(window, name="window")
     stuck_s = parse_duration(stuck_after, name="stuck-after")
     as_of_us = _micros(parse_instant(as_of, name="as-of") or datetime.now(UTC))
-    view = _AsOf(catalog, as_of_us)
+    view = catalog.as_of(_instant(as_of_us))
     levels = entity_levels(view, step_list, window=window_s, order="ordered", by=by)
     return _state(view, levels, by, as_of_us, stuck_s * _US, len(step_list))
 
