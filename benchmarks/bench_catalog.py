@@ -1,10 +1,11 @@
 """Benchmark: loading a folder into the catalog and computing the loop funnel.
 
-Generates N synthetic envelope events (as parquet, and as JSON lines), then times
+Generates N synthetic envelope events (synthetic.py, shared with bench_funnel.py; as parquet
+files, or as one JSON-lines file converted from them), then times
 ``opdash.open`` and ``opdash.funnel`` in this process. A benchmark, not a test: run it by hand
 and record the figures in benchmarks/README.md.
 
-    python benchmarks/bench_catalog.py --events 1000000 --out bench-data
+    python benchmarks/bench_catalog.py --events 1000000 --format parquet --out /work/bench-data
 """
 
 from __future__ import annotations
@@ -13,68 +14,39 @@ import argparse
 import json
 import resource
 import shutil
+import sys
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.parquet as pq
+import duckdb
 
-STEPS = [
-    "signal.created",
-    "candidate.created",
-    "trade.plan.created",
-    "trade.executed",
-    "trade.closed",
-    "coach.analysis.generated",
-]
-START = datetime(2026, 10, 1, tzinfo=UTC)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-
-def synthetic_events(n: int, seed: int = 1) -> pa.Table:
-    """n events over n/4 workflows walking the loop with drop-off, with a little noise."""
-    rng = np.random.default_rng(seed)
-    workflows = max(1, n // 4)
-    wf = rng.integers(0, workflows, n)
-    step = np.minimum(rng.geometric(0.35, n) - 1, len(STEPS) - 1)
-    offset = rng.integers(0, 30 * 86400, workflows)[wf] + step * rng.integers(60, 7200, n)
-    types = np.array(STEPS)[step]
-    return pa.table(
-        {
-            "event_id": pa.array([f"e{i:09d}" for i in range(n)]),
-            "event_type": pa.array(types),
-            "occurred_at": pa.array(
-                [START + timedelta(seconds=int(s)) for s in offset], pa.timestamp("us", tz="UTC")
-            ),
-            "actor": pa.array(
-                [{"type": "ai_agent", "id": f"agent-{i % 7}"} for i in range(n)],
-                pa.struct([("type", pa.string()), ("id", pa.string())]),
-            ),
-            "correlation": pa.array(
-                [{"workflow_id": f"wf-{w}", "parent_event_id": None} for w in wf],
-                pa.struct([("workflow_id", pa.string()), ("parent_event_id", pa.string())]),
-            ),
-            "payload": pa.array(
-                [{"score": float(s)} for s in rng.random(n)], pa.struct([("score", pa.float64())])
-            ),
-        }
-    )
+import synthetic  # noqa: E402
+from synthetic import STEPS  # noqa: E402
 
 
 def write_folder(out: Path, n: int, fmt: str) -> Path:
-    folder = out / f"{fmt}-{n}"
-    if folder.exists():
-        return folder
-    (folder / "events").mkdir(parents=True)
-    table = synthetic_events(n)
+    """``out/<fmt>-<n>``: the shared synthetic events (synthetic.py) as parquet or JSON lines."""
     if fmt == "parquet":
-        pq.write_table(table, folder / "events" / "events.parquet", row_group_size=256_000)
-    else:
-        with (folder / "events" / "events.jsonl").open("w") as fh:
-            for row in table.to_pylist():
-                row["occurred_at"] = row["occurred_at"].isoformat()
-                fh.write(json.dumps(row) + "\n")
+        return synthetic.write_folder(out / f"parquet-{n}", n)
+    folder = out / f"{fmt}-{n}"
+    if (folder / ".complete").exists():
+        return folder
+    source = synthetic.write_folder(out / f"parquet-{n}", n)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "events").mkdir(parents=True)
+    con = duckdb.connect(config={"autoinstall_known_extensions": False})
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(
+        f"""
+        COPY (
+            SELECT * REPLACE (strftime(occurred_at, '%Y-%m-%dT%H:%M:%S.%fZ') AS occurred_at)
+            FROM read_parquet('{source}/events/*.parquet')
+        ) TO '{folder}/events/events.jsonl' (FORMAT json)
+        """
+    )
+    (folder / ".complete").write_text(f"{n}\n")
     return folder
 
 
@@ -82,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--format", choices=["parquet", "jsonl"], default="parquet")
-    parser.add_argument("--out", type=Path, default=Path("bench-data"))
+    parser.add_argument("--out", type=Path, default=Path("/work/bench-data"))
     parser.add_argument("--clean", action="store_true")
     args = parser.parse_args()
     if args.clean:

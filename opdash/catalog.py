@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,6 +23,9 @@ import pyarrow as pa
 from opdash import ingest
 from opdash.contract import RAW_LIMIT, ArtifactFile, FileKind, classify
 from opdash.parquet import ParquetSource
+
+#: DuckDB's memory cap (``OPDASH_MEMORY_LIMIT`` overrides): past it, sorts and joins spill to disk.
+DEFAULT_MEMORY_LIMIT = "1GB"
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -184,8 +188,15 @@ class Catalog:
 
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).expanduser().resolve()
+        self._spill = tempfile.TemporaryDirectory(prefix="opdash-spill-")
         self._con = duckdb.connect(
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+            config={
+                "autoinstall_known_extensions": False,
+                "autoload_known_extensions": False,
+                # big sorts spill to a private temp folder (never into the artifact folder)
+                "temp_directory": self._spill.name,
+                "memory_limit": os.environ.get("OPDASH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
+            }
         )
         self._con.execute("SET TimeZone = 'UTC'")
         for ddl in (

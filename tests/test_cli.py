@@ -120,3 +120,74 @@ def test_commands_that_do_not_draw_do_not_import_panel():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+AS_OF = "2026-11-20T16:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["trend", str(DEMO), "--event", "trade.closed", "--tz", "Europe/Berlin", "--json"],
+        ["goals", str(DEMO), "--as-of", AS_OF, "--json"],
+        ["today", str(DEMO), "--as-of", AS_OF, "--tz", "Europe/Berlin", "--json"],
+        ["chain", str(DEMO), "wf-0001", "--json"],
+        ["pipeline", str(DEMO), "--steps", LOOP, "--as-of", AS_OF, "--json"],
+        ["funnel", str(DEMO), "--steps", LOOP, "--breakdown", "context.market", "--json"],
+    ],
+)
+def test_every_metric_command_answers_json_without_drawing(args):
+    code = (
+        "import sys, json; from opdash.cli import main; rc = main(%r);"
+        "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules];"
+        "print(json.dumps({'rc': rc, 'drawing_modules': bad}))"
+    ) % (args,)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    *body, last = proc.stdout.strip().splitlines()
+    assert json.loads(last) == {"rc": 0, "drawing_modules": []}
+    assert isinstance(json.loads("\n".join(body)), dict)
+
+
+def test_goals_and_today_on_the_demo_day():
+    goals = json.loads(run_cli("goals", str(DEMO), "--as-of", AS_OF, "--json").stdout)
+    statuses = {g["id"]: g["status"] for g in goals["goals"]}
+    assert statuses["closed-trades-week"] in {"met", "on_track", "at_risk", "behind"}
+    assert all(0 <= g["expected_progress"] <= 1 for g in goals["goals"])
+    today = json.loads(run_cli("today", str(DEMO), "--as-of", AS_OF, "--json").stdout)
+    assert today["counts"]["signal.created"] > 0
+    assert today["pending_tasks"]["count"] == len(today["pending_tasks"]["tasks"])
+
+
+@pytest.mark.parametrize(
+    ("args", "bad"),
+    [
+        (["trend", str(DEMO), "--event", "x", "--tz", "Mars/Olympus"], "Mars/Olympus"),
+        (["trend", str(DEMO), "--event", "x", "--interval", "fortnight"], "fortnight"),
+        (["trend", str(DEMO), "--event", "x", "--since", "2026-13-40"], "2026-13-40"),
+        (["trend", str(DEMO), "--event", "x", "--metric", "sum:paylod.pnl"], "paylod.pnl"),
+        (["today", str(DEMO), "--tz", "Europe/Berlinn"], "Europe/Berlinn"),
+        (["goals", str(DEMO), "--as-of", "noon"], "noon"),
+        (["chain", str(DEMO), "wf-999999"], "wf-999999"),
+        (["pipeline", str(DEMO), "--steps", LOOP, "--stuck-after", "2x"], "2x"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--trend", "month"], "month"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--time-to-convert", "5:1"], "5:1"),
+        (["funnel", str(DEMO), "--steps", LOOP, "--breakdown", "contxt.market"], "contxt.market"),
+    ],
+)
+def test_metric_mistakes_end_in_one_line_and_exit_2(args, bad):
+    proc = run_cli(*args)
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert bad in lines[0] and "Traceback" not in proc.stderr
+
+
+def test_a_broken_goals_file_names_the_file_and_the_goal(tmp_path):
+    (tmp_path / "events").mkdir()
+    (tmp_path / "goals.yaml").write_text(
+        "goals:\n  - id: g1\n    title: T\n    metric: cuont\n    event: a\n    target: 3\n    period: week\n"
+    )
+    proc = run_cli("goals", str(tmp_path))
+    assert proc.returncode == 2
+    assert "goals.yaml" in proc.stderr and "g1" in proc.stderr and "count" in proc.stderr

@@ -252,15 +252,15 @@ def funnel(
         levels = kept
     timed = spec.order != "unordered"
     values = _one_row(levels.aggregate(**_aggregates(levels, len(spec.steps), timed=timed)))
-    present = set(catalog.event_types())
+    step_rows = _steps(spec.steps, values, timed=timed)
     return FunnelResult(
-        steps=_steps(spec.steps, values, timed=timed),
+        steps=step_rows,
         order=spec.order,
         window_seconds=spec.window_s,
         by=spec.by,
         since=spec.since,
         until=spec.until,
-        missing_event_types=[s for s in dict.fromkeys(spec.steps) if s not in present],
+        missing_event_types=_missing_types(catalog, step_rows),
         excluded=excluded,
         exclude=excludes,
         breakdown=_breakdown(levels, spec, breakdown_limit, timed) if breakdown else None,
@@ -404,7 +404,16 @@ def _sequence(
     position = ibis.row_number().over(
         group_by=base.entity, order_by=[base.occurred_at, rank, base.event_id]
     )
-    return base.select("entity", "event_type", *carry, pos=position, us=epoch_us(base.occurred_at))
+    # how many step-1 events the entity has: most have one, and need no choice of chain
+    starts = (base.event_type == steps[0]).cast("int64").sum().over(group_by=base.entity)
+    return base.select(
+        "entity",
+        "event_type",
+        *carry,
+        pos=position,
+        us=epoch_us(base.occurred_at),
+        multi=starts > 1,
+    )
 
 
 def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
@@ -428,18 +437,32 @@ def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.T
     seq = _sequence(events, entity, steps, carry, every_type=spec.order == "strict", also=also)
     starts = seq.filter(seq.event_type == steps[0])
     chain = _in_range(starts, "us", spec.since, spec.until).select(
-        "entity", *carry, p1="pos", u1="us"
+        "entity", "multi", *carry, p1="pos", u1="us"
     )
     for k in range(2, len(steps) + 1):
         chain = _next_step(chain, seq, k, steps[k - 1], spec.order, spec.window_us)
     reached = [chain[f"p{k}"].notnull().cast("int64") for k in range(2, len(steps) + 1)]
     chain = chain.mutate(level=sum(reached, ibis.literal(1, "int64")))
-    chain = chain.mutate(best=chain.level.max().over(group_by=chain.entity))
-    chosen = chain.filter(chain.level == chain.best)
-    chosen = chosen.mutate(nth=ibis.row_number().over(group_by=chosen.entity, order_by=chosen.p1))
-    chosen = chosen.filter(chosen.nth == 0)
+    chosen = _choose_chain(
+        chain, [c for c in chain.columns if c not in ("entity", "multi", "level")]
+    )
     last = [chosen[f"p{k}"] for k in range(len(steps), 0, -1)]
-    return chosen.mutate(p_last=ibis.coalesce(*last)).drop("best", "nth")
+    return chosen.mutate(p_last=ibis.coalesce(*last))
+
+
+def _choose_chain(chain: ibis.Table, columns: list[str]) -> ibis.Table:
+    """Per entity, the chain of its best level with the earliest step-1 event.
+
+    An entity with one step-1 event has one chain; only the others are grouped (one hash
+    aggregate with ``arg_max`` instead of two window passes over every chain).
+    """
+    single = chain.filter(~chain.multi).select("entity", "level", *columns)
+    several = chain.filter(chain.multi)
+    key = several.level * (1 << 40) - several.p1  # positions are far below 2**40
+    best = several.group_by("entity").aggregate(
+        level=several.level.max(), **{c: several[c].argmax(key) for c in columns}
+    )
+    return single.union(best.select("entity", "level", *columns))
 
 
 def _next_step(chain, seq, k: int, event_type: str, order: str, window_us: int) -> ibis.Table:
@@ -474,7 +497,7 @@ def _unordered_levels(seq, spec: _FunnelSpec) -> ibis.Table:
     The chosen start is the earliest (in funnel order) reaching that level; its carried columns
     (breakdown value) and time ``u1`` describe the entity.
     """
-    carry = [c for c in seq.columns if c not in ("entity", "event_type", "pos", "us")]
+    carry = [c for c in seq.columns if c not in ("entity", "event_type", "pos", "us", "multi")]
     table = _in_range(seq, "us", spec.since, spec.until).select("entity", *carry, "pos", u1="us")
     found = []
     for j, event_type in enumerate(spec.steps):
@@ -507,6 +530,14 @@ def _without_excluded(levels, events, entity, spec: _FunnelSpec, excludes: list[
         bad,
         [levels.entity == bad.e_x, bad.pos_x > levels.p1, bad.pos_x < levels.p_last],
     )
+
+
+def _missing_types(catalog, steps: list[FunnelStep]) -> list[str]:
+    """Step types that never occur; the (cached, but full) type scan only runs if a count is 0."""
+    if all(step.count for step in steps):
+        return []
+    present = set(catalog.event_types())
+    return [t for t in dict.fromkeys(s.event_type for s in steps) if t not in present]
 
 
 def _count(table: ibis.Table) -> int:
@@ -565,7 +596,12 @@ def _breakdown(levels, spec: _FunnelSpec, limit: int, timed: bool) -> list[Funne
     )
     aggs = _aggregates(grouped, len(spec.steps), timed=timed)
     frame = grouped.group_by(["grp", "is_other"]).aggregate(**aggs).execute()
-    frame = frame.sort_values(["is_other", "c1"], ascending=[True, False], kind="stable")
+    # listed in ranking order: step-1 count, then value with null first (as the limit chose)
+    frame["has_value"] = frame["grp"].notna()
+    frame["label"] = frame["grp"].fillna("").astype(str)
+    frame = frame.sort_values(
+        ["is_other", "c1", "has_value", "label"], ascending=[True, False, True, True], kind="stable"
+    )
     return [
         FunnelGroup(
             value=OTHER if row["is_other"] else _text(row["grp"]),
