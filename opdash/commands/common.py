@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -66,3 +67,15 @@ def open_folder(args: argparse.Namespace):
     from opdash.catalog import open_catalog
 
     return open_catalog(args.dir)
+
+
+def emit(args: argparse.Namespace, result, table) -> int:
+    """Print a metric result as JSON (``--json``) or as ``table(result)``; a step or event type
+    that never occurs is a note on stderr, not an error."""
+    for missing in getattr(result, "missing_event_types", []):
+        print(f"note: event type '{missing}' never occurs in {args.dir}", file=sys.stderr)
+    if args.json:
+        print_json(result.to_dict())
+    else:
+        print(table(result))
+    return 0

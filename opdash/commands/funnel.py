@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from opdash.commands.common import add_folder, add_json, open_folder, pct, positive, print_json
+from opdash.commands.common import (
+    add_folder,
+    add_json,
+    emit,
+    open_folder,
+    pct,
+    positive,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,13 +61,7 @@ def run(args: argparse.Namespace) -> int:
         dropped_at=args.dropped_at,
         dropped_limit=args.limit,
     )
-    for missing in result.missing_event_types:
-        print(f"note: event type '{missing}' never occurs in {args.dir}", file=sys.stderr)
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        print(table(result))
-    return 0
+    return emit(args, result, table)
 
 
 def table(result) -> str:

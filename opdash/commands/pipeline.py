@@ -6,9 +6,8 @@ Definitions in docs/chains-and-pipeline.md.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from opdash.commands.common import add_folder, add_json, count, open_folder, print_json
+from opdash.commands.common import add_folder, add_json, count, emit, open_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,13 +47,7 @@ def run(args: argparse.Namespace) -> int:
         by=args.by,
         limit=args.limit,
     )
-    for missing in result.missing_event_types:
-        print(f"note: event type '{missing}' never occurs in {args.dir}", file=sys.stderr)
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        print(table(result))
-    return 0
+    return emit(args, result, table)
 
 
 def table(result) -> str:

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
-from opdash.commands.common import add_folder, add_json, open_folder, print_json
+from opdash.commands.common import add_folder, add_json, emit, open_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,13 +55,7 @@ def run(args: argparse.Namespace) -> int:
         rolling=args.rolling,
         compare=args.compare,
     )
-    for missing in result.missing_event_types:
-        print(f"note: event type '{missing}' never occurs in {args.dir}", file=sys.stderr)
-    if args.json:
-        print_json(result.to_dict())
-    else:
-        print(table(result))
-    return 0
+    return emit(args, result, table)
 
 
 def table(result) -> str:

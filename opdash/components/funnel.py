@@ -12,16 +12,7 @@ import param
 
 from opdash.components.base import CatalogView, empty_card
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
-
-#: The operator loop: the default funnel when the data has these types.
-LOOP_STEPS = [
-    "signal.created",
-    "candidate.created",
-    "trade.plan.created",
-    "trade.executed",
-    "trade.closed",
-    "coach.analysis.generated",
-]
+from opdash.metrics.today import LOOP_STEPS
 
 
 def default_steps(event_types: list[str]) -> list[str]:

@@ -29,6 +29,8 @@ LOOP_TYPES = (
     "task.rejected",
     "alert.triggered",
 )
+#: The operator loop's funnel: signal → candidate → plan → execution → close → coach.
+LOOP_STEPS = LOOP_TYPES[:6]
 #: The loop conversion strip: (label, from type, to type); each rate is count(to) / count(from).
 STRIP = (
     ("Signal→Candidate", "signal.created", "candidate.created"),
