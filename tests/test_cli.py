@@ -138,10 +138,10 @@ AS_OF = "2026-11-20T16:00:00Z"
 )
 def test_every_metric_command_answers_json_without_drawing(args):
     code = (
-        "import sys, json; from opdash.cli import main; rc = main(%r);"
+        f"import sys, json; from opdash.cli import main; rc = main({args!r});"
         "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules];"
         "print(json.dumps({'rc': rc, 'drawing_modules': bad}))"
-    ) % (args,)
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     *body, last = proc.stdout.strip().splitlines()
