@@ -570,8 +570,14 @@ class Catalog:
             r[0]
             for r in self._con.execute("SELECT DISTINCT source_file FROM parquet_hidden").fetchall()
         }
+        bad = {
+            r[0]
+            for r in self._con.execute(
+                'SELECT DISTINCT source_file FROM quarantine WHERE "row" IS NOT NULL'
+            ).fetchall()
+        }
         parts = ["SELECT * FROM events_loaded"] + [
-            src.events_sql(src.relpath in hidden)
+            src.events_sql(hidden_rows=src.relpath in hidden, bad_rows=src.relpath in bad)
             for src in sorted(self._fast.values(), key=lambda s: s.seq)
         ]
         self._con.execute("CREATE OR REPLACE VIEW events AS " + "\nUNION ALL\n".join(parts))

@@ -157,8 +157,12 @@ class ParquetSource:
             ELSE 'occurred_at ' || left(t.occurred_at::VARCHAR, 80) || ' is not an RFC 3339 timestamp'
         END"""
 
-    def events_sql(self, hidden_rows: bool) -> str:
-        """The file's valid rows as ``events`` columns; ``hidden_rows``: skip duplicate rows."""
+    def events_sql(self, *, hidden_rows: bool, bad_rows: bool) -> str:
+        """The file's valid rows as ``events`` columns.
+
+        ``bad_rows``: the file has quarantined rows, so every query re-checks the row rules (a
+        clean file needs no filter); ``hidden_rows``: skip the rows whose event id came earlier.
+        """
         unknown = [c for c in self.columns if c not in ENVELOPE_KEYS]
         extra = (
             "to_json(struct_pack("
@@ -170,12 +174,13 @@ class ParquetSource:
         version = "t.event_version" if "event_version" in self.columns else "NULL"
         run = "t.run_id" if "run_id" in self.columns else "NULL::VARCHAR"
         run_id = _quote(self.run_id) if self.run_id is not None else run
-        hide = (
-            " AND t.file_row_number + 1 NOT IN (SELECT source_row FROM parquet_hidden"
-            f" WHERE source_file = {_quote(self.relpath)})"
-            if hidden_rows
-            else ""
-        )
+        conditions = [f"({self._reason()}) IS NULL"] if bad_rows else []
+        if hidden_rows:
+            conditions.append(
+                "t.file_row_number + 1 NOT IN (SELECT source_row FROM parquet_hidden"
+                f" WHERE source_file = {_quote(self.relpath)})"
+            )
+        where = ("\nWHERE " + " AND ".join(conditions)) if conditions else ""
         return f"""SELECT t.event_id, t.event_type,
     CAST(coalesce({version}, 1) AS INTEGER) AS event_version,
     {self._occurred()} AS occurred_at,
@@ -186,8 +191,7 @@ class ParquetSource:
     {run_id} AS run_id, {self._json("context")} AS context, {self._json("payload")} AS payload,
     {extra} AS extra, {_quote(self.relpath)} AS source_file, NULL::BIGINT AS source_line,
     t.file_row_number + 1 AS source_row
-FROM {self._from()}
-WHERE ({self._reason()}) IS NULL{hide}"""
+FROM {self._from()}{where}"""
 
     def ids_sql(self) -> str:
         """(event_id, file_seq, source_line, source_row, source_file) of the file's valid rows."""
