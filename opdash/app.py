@@ -101,12 +101,14 @@ def empty_folder(catalog: Catalog) -> pn.Column:
 
 def _header_html(catalog: Catalog, stats) -> str:
     newest = (
-        stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC") if stats.last_event_at else "no events"
+        "newest event " + stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC")
+        if stats.last_event_at
+        else "no events yet"
     )
     return (
         '<div class="opdash-header"><span class="opdash-brand">opdash</span>'
         f'<span class="opdash-folder">{html.escape(catalog.root.name)}</span>'
-        f'<span class="opdash-newest">newest event {html.escape(newest)}</span></div>'
+        f'<span class="opdash-newest">{html.escape(newest)}</span></div>'
     )
 
 
