@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 import ibis
 
@@ -147,18 +147,13 @@ def pipeline(
     limit: int = DEFAULT_LIMIT,
 ) -> PipelineResult:
     """Each workflow's stage and idle time as of ``as_of`` (default now). UsageError on bad input."""
-    step_list = parse_steps(steps)
-    window_s = parse_duration(window, name="window")
-    stuck_s = parse_duration(stuck_after, name="stuck-after")
-    as_of_t = parse_instant(as_of, name="as-of") or datetime.now(UTC)
+    spec = _Spec.parse(steps, window, stuck_after, as_of)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise UsageError(f"bad limit '{limit}': use a whole number ≥ 0")
+    step_list, window_s, stuck_s, as_of_t = spec
     as_of_us = _micros(as_of_t)
     n = len(step_list)
-
-    view = catalog.as_of(as_of_t)
-    levels = entity_levels(view, step_list, window=window_s, order="ordered", by=by)
-    state = _state(view, levels, by, as_of_us, stuck_s * _US, n)
+    state = _workflow_state(catalog, spec, by)
 
     counts = state.group_by("level").aggregate(
         workflows=state.count(), stuck=state.stuck.cast("int64").sum()
@@ -216,13 +211,31 @@ def workflow_state(
 ) -> ibis.Table:
     """One row per workflow that entered: ``entity``, ``level``, ``last_us``, ``last_type``,
     ``idle_us``, ``stuck`` (bool) — the expression behind :func:`pipeline`, for other views."""
-    step_list = parse_steps(steps)
-    window_s = parse_duration(window, name="window")
-    stuck_s = parse_duration(stuck_after, name="stuck-after")
-    as_of_us = _micros(parse_instant(as_of, name="as-of") or datetime.now(UTC))
-    view = catalog.as_of(_instant(as_of_us))
-    levels = entity_levels(view, step_list, window=window_s, order="ordered", by=by)
-    return _state(view, levels, by, as_of_us, stuck_s * _US, len(step_list))
+    return _workflow_state(catalog, _Spec.parse(steps, window, stuck_after, as_of), by)
+
+
+class _Spec(NamedTuple):
+    """The validated parameters shared by :func:`pipeline` and :func:`workflow_state`."""
+
+    steps: list[str]
+    window_s: int
+    stuck_s: int
+    as_of: datetime
+
+    @classmethod
+    def parse(cls, steps, window, stuck_after, as_of) -> _Spec:
+        return cls(
+            parse_steps(steps),
+            parse_duration(window, name="window"),
+            parse_duration(stuck_after, name="stuck-after"),
+            parse_instant(as_of, name="as-of") or datetime.now(UTC),
+        )
+
+
+def _workflow_state(catalog, spec: _Spec, by: str) -> ibis.Table:
+    view = catalog.as_of(spec.as_of)
+    levels = entity_levels(view, spec.steps, window=spec.window_s, order="ordered", by=by)
+    return _state(view, levels, by, _micros(spec.as_of), spec.stuck_s * _US, len(spec.steps))
 
 
 def _state(view, levels: ibis.Table, by: str, as_of_us: int, stuck_us: int, n: int):
