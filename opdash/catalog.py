@@ -96,11 +96,6 @@ class CatalogStats:
         return out
 
 
-@dataclass
-class _Files:
-    states: dict[str, FileState] = field(default_factory=dict)
-
-
 @dataclass(frozen=True)
 class _Source:
     """A file being read: what it is, where it is, and its place in reading order."""
@@ -212,7 +207,7 @@ class Catalog:
         self._cache: dict[tuple[str, int], Any] = {}
         self._rebuild_view()
         self._lock = threading.RLock()
-        self._files = _Files()
+        self._states: dict[str, FileState] = {}
         self._ibis = None
         self.version = 0
         self.refreshed_at: datetime | None = None
@@ -280,7 +275,7 @@ class Catalog:
             )[0],
         )
         return CatalogStats(
-            files=len(self._files.states),
+            files=len(self._states),
             events=row[0],
             workflows=row[1],
             runs=row[2],
@@ -348,7 +343,7 @@ class Catalog:
             st = (self.root / artifact.relpath).stat()
         except OSError:
             return False
-        old = self._files.states.get(artifact.relpath)
+        old = self._states.get(artifact.relpath)
         return old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns)
 
     def _counts(self) -> tuple[int, int, int]:
@@ -363,7 +358,7 @@ class Catalog:
             st = path.stat()
         except OSError:
             return False
-        old = self._files.states.get(artifact.relpath)
+        old = self._states.get(artifact.relpath)
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return False
         appendable = artifact.kind in (
@@ -376,7 +371,7 @@ class Catalog:
             old = None
         state = old or FileState(size=0, mtime_ns=0)
         state.size, state.mtime_ns = st.st_size, st.st_mtime_ns
-        self._files.states[artifact.relpath] = state
+        self._states[artifact.relpath] = state
         reader = {
             FileKind.JSON_LINES: self._read_lines,
             FileKind.RUN_EVENTS: self._read_lines,
