@@ -31,13 +31,19 @@ def micros(value: str | datetime) -> int:
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
-def entity_of(event: dict, by: str):
-    """The value at a dotted path of the envelope (None when absent or null)."""
+def value_at(event: dict, path: str):
+    """The value at a dotted path of the envelope, None when absent."""
     value = event
-    for part in by.split("."):
+    for part in path.split("."):
         if not isinstance(value, dict):
             return None
         value = value.get(part)
+    return value
+
+
+def entity_of(event: dict, by: str):
+    """The value at a dotted path of the envelope as text (None when absent or null)."""
+    value = value_at(event, by)
     if value is None:
         return None
     return value if isinstance(value, str) else str(value)

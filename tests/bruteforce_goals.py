@@ -13,6 +13,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import bruteforce
+from bruteforce import value_at
 
 LOOP = [
     "signal.created",
@@ -67,16 +68,6 @@ def period(as_of: datetime, kind: str, tz_name: str) -> tuple[datetime, datetime
         m = first_month + months
         nxt = date(day.year + (m - 1) // 12, (m - 1) % 12 + 1, 1)
     return midnight(first, tz), midnight(nxt, tz)
-
-
-def value_at(event: dict, path: str):
-    """The value at a dotted envelope path, None when absent."""
-    value = event
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
 
 
 def as_text(value) -> str | None:

@@ -13,6 +13,8 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from bruteforce import value_at
+
 ONE_US = timedelta(microseconds=1)
 GRID = timedelta(minutes=15)  # every zone used here changes offset on a 15-minute UTC grid
 NUMBER = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")
@@ -63,15 +65,6 @@ def bucket_starts(since: datetime, until: datetime, interval: str, tz: ZoneInfo)
     return sorted(seen)
 
 
-def get(event: dict, path: str):
-    value = event
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def text(value) -> str | None:
     """A value as the SQL side reads it as text (strings only are used in tests)."""
     if value is None:
@@ -97,9 +90,9 @@ def measure(events: list[dict], metric: str, by: str):
     if metric == "count":
         return len(events)
     if metric == "unique":
-        return len({text(get(e, by)) for e in events} - {None})
+        return len({text(value_at(e, by)) for e in events} - {None})
     kind, _, path = metric.partition(":")
-    values = [v for v in (number(get(e, path)) for e in events) if v is not None]
+    values = [v for v in (number(value_at(e, path)) for e in events) if v is not None]
     if kind == "sum":
         return float(sum(values))
     return sum(values) / len(values) if values else None
@@ -110,7 +103,7 @@ def rank_total(events: list[dict], metric: str, by: str) -> float:
     if metric.startswith("sum:"):
         return abs(measure(events, metric, by))
     if metric.startswith("avg:"):
-        return sum(1 for e in events if number(get(e, metric[4:])) is not None)
+        return sum(1 for e in events if number(value_at(e, metric[4:])) is not None)
     return measure(events, metric, by)
 
 
@@ -159,7 +152,7 @@ def trend(
         keys = {}
         for t, e in mine:
             if in_current(t):
-                keys.setdefault(text(get(e, breakdown)), []).append(e)
+                keys.setdefault(text(value_at(e, breakdown)), []).append(e)
         ranked = sorted(
             keys,
             key=lambda k: (-rank_total(keys[k], metric, by), k is None, k or ""),
@@ -167,11 +160,16 @@ def trend(
         for k in ranked[:limit]:
             name = "(none)" if k is None else k
             groups.append(
-                (event_type, name, False, [(t, e) for t, e in mine if text(get(e, breakdown)) == k])
+                (
+                    event_type,
+                    name,
+                    False,
+                    [(t, e) for t, e in mine if text(value_at(e, breakdown)) == k],
+                )
             )
         if len(ranked) > limit:
             top = set(ranked[:limit])
-            rest = [(t, e) for t, e in mine if text(get(e, breakdown)) not in top]
+            rest = [(t, e) for t, e in mine if text(value_at(e, breakdown)) not in top]
             groups.append((event_type, "Other", True, rest))
 
     out = []

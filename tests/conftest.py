@@ -11,14 +11,18 @@ import pytest
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 
 
-def at(seconds: float = 0) -> str:
-    """RFC 3339 text (UTC, 'Z') of T0 + seconds."""
-    return (T0 + timedelta(seconds=seconds)).isoformat().replace("+00:00", "Z")
+def at(when: float | datetime = 0) -> str:
+    """RFC 3339 text (UTC, 'Z') of an instant, or of T0 + ``when`` seconds."""
+    instant = when if isinstance(when, datetime) else T0 + timedelta(seconds=when)
+    return instant.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def ev(event_id: str, event_type: str, seconds: float = 0, wf: str | None = "w1", **more) -> dict:
-    """An event envelope at T0 + seconds in workflow ``wf`` (None: no correlation at all)."""
-    event = {"event_id": event_id, "event_type": event_type, "occurred_at": at(seconds)}
+def ev(
+    event_id: str, event_type: str, when: float | datetime = 0, wf: str | None = "w1", **more
+) -> dict:
+    """An event envelope at ``when`` (an instant, or seconds after T0) in workflow ``wf``
+    (None: no correlation at all)."""
+    event = {"event_id": event_id, "event_type": event_type, "occurred_at": at(when)}
     if wf is not None:
         event["correlation"] = {"workflow_id": wf}
     event.update(more)

@@ -18,6 +18,7 @@ from pathlib import Path
 import bruteforce_goals as bf
 import pytest
 import yaml
+from conftest import ev as e
 from conftest import write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,18 +31,6 @@ from opdash.metrics.goals import goals, load_goals, parse_goals, status
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # a Friday; the UTC day is half gone
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def e(event_id: str, event_type: str, when: datetime, wf: str | None = "w1", **more) -> dict:
-    event = {"event_id": event_id, "event_type": event_type, "occurred_at": iso(when)}
-    if wf is not None:
-        event["correlation"] = {"workflow_id": wf}
-    event.update(more)
-    return event
 
 
 def make_folder(root: Path, events: list[dict], goal_list: list[dict] | None = None) -> Path:

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import bruteforce_goals as bf
 import pytest
+from conftest import at as iso
+from conftest import ev as e
 from conftest import write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -30,18 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "data" / "demo"
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)  # 13:00 in Berlin
 BERLIN_MIDNIGHT = datetime(2026, 11, 19, 23, 0, tzinfo=UTC)
-
-
-def iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def e(event_id: str, event_type: str, when: datetime, wf: str | None = "w1", **more) -> dict:
-    event = {"event_id": event_id, "event_type": event_type, "occurred_at": iso(when)}
-    if wf is not None:
-        event["correlation"] = {"workflow_id": wf}
-    event.update(more)
-    return event
 
 
 def alert(alert_id: str, severity: str, raised: datetime, resolved: datetime | None) -> dict:
