@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 from opdash.errors import UsageError
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ONE_US = timedelta(microseconds=1)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 
@@ -58,3 +60,13 @@ def parse_instant(text: str | datetime | date | None, *, name: str = "time") -> 
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+def to_micros(value: datetime) -> int:
+    """Exact microseconds since the epoch of an aware datetime: the integer time SQL compares."""
+    return (value - EPOCH) // _ONE_US
+
+
+def from_micros(us: int | float, tz=UTC) -> datetime:
+    """The aware datetime (in ``tz``) of epoch microseconds."""
+    return (EPOCH + timedelta(microseconds=int(us))).astimezone(tz)

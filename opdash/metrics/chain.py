@@ -15,12 +15,12 @@ Python, iteratively (no recursion limit on long chains). Rules, also in docs/cha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from opdash.errors import UsageError, did_you_mean
+from opdash.timeutil import from_micros
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = 1_000_000
 _CANDIDATES = 1000
 
@@ -184,7 +184,7 @@ def build_chain(workflow_id: str, rows: list[tuple]) -> ChainResult:
         nodes[event_id] = ChainEvent(
             event_id=event_id,
             event_type=event_type,
-            occurred_at=_instant(us),
+            occurred_at=from_micros(us),
             actor_type=actor_type,
             actor_id=actor_id,
             parent_event_id=parent_id,
@@ -198,8 +198,8 @@ def build_chain(workflow_id: str, rows: list[tuple]) -> ChainResult:
         workflow_id=workflow_id,
         roots=tuple(nodes[r] for r in roots),
         events=len(rows),
-        first_event_at=_instant(rows[0][2]),
-        last_event_at=_instant(rows[-1][2]),
+        first_event_at=from_micros(rows[0][2]),
+        last_event_at=from_micros(rows[-1][2]),
         orphans=len(orphans),
         cycle_events=len(cycle),
         max_depth=max(depth.values()),
@@ -228,10 +228,6 @@ def _break_cycles(parent: dict[str, str | None], order: dict[str, int]) -> set[s
         for item in path:
             state[item] = 2
     return on_loops
-
-
-def _instant(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)
 
 
 def _seconds(delta: timedelta) -> float:

@@ -18,7 +18,7 @@ import ibis
 from opdash.errors import UsageError, did_you_mean
 from opdash.metrics.sqlfuncs import epoch_us
 from opdash.metrics.sqlfuncs import field as envelope_field
-from opdash.timeutil import parse_duration, parse_instant
+from opdash.timeutil import from_micros, parse_duration, parse_instant, to_micros
 
 ORDERS = ("ordered", "strict", "unordered")
 DEFAULT_BY = "correlation.workflow_id"
@@ -29,7 +29,6 @@ DEFAULT_DROPPED_LIMIT = 50
 TREND_INTERVALS = ("day", "week")
 OTHER = "Other"
 _US = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -418,14 +417,10 @@ def _sequence(
 
 def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
     if since is not None:
-        table = table.filter(table[us] >= _micros(since))
+        table = table.filter(table[us] >= to_micros(since))
     if until is not None:
-        table = table.filter(table[us] < _micros(until))
+        table = table.filter(table[us] < to_micros(until))
     return table
-
-
-def _micros(value: datetime) -> int:
-    return (value - _EPOCH) // timedelta(microseconds=1)
 
 
 def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.Table:
@@ -661,16 +656,16 @@ def _conversion_trend(levels, spec: _FunnelSpec, trend: _TrendSpec) -> Conversio
 
     n = len(spec.steps)
     row = _one_row(levels.aggregate(lo=levels.u1.min(), hi=levels.u1.max()))
-    first = spec.since or (_from_micros(row["lo"]) if _num(row["lo"]) is not None else None)
+    first = spec.since or (from_micros(row["lo"]) if _num(row["lo"]) is not None else None)
     last = spec.until or (
-        _from_micros(row["hi"]) + timedelta(microseconds=1) if _num(row["hi"]) is not None else None
+        from_micros(row["hi"]) + timedelta(microseconds=1) if _num(row["hi"]) is not None else None
     )
     if first is None or last is None:
         return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, [])
     starts = buckets(first, last, trend.interval, trend.tz)
     bounds = ibis.memtable(
         {
-            "b_start": [_micros(b) for b in starts],
+            "b_start": [to_micros(b) for b in starts],
             "b_key": list(range(len(starts))),
         }
     )
@@ -701,10 +696,6 @@ def _conversion_trend(levels, spec: _FunnelSpec, trend: _TrendSpec) -> Conversio
     return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, periods)
 
 
-def _from_micros(value: Any) -> datetime:
-    return _EPOCH + timedelta(microseconds=int(value))
-
-
 def _drop_offs(levels, events, entity, spec: _FunnelSpec, step: int, limit: int) -> DropOffs:
     """Entities at exactly level ``step``, with their newest event (of any type)."""
     stuck = levels.filter(levels.level == step)
@@ -732,10 +723,10 @@ def _drop_offs(levels, events, entity, spec: _FunnelSpec, step: int, limit: int)
         entities=[
             DroppedEntity(
                 entity=str(r["entity"]),
-                reached_at=_from_micros(r["reached_us"]),
+                reached_at=from_micros(r["reached_us"]),
                 last_event_type=str(r["last_type"]),
                 last_event_id=str(r["last_id"]),
-                last_event_at=_from_micros(r["last_us"]),
+                last_event_at=from_micros(r["last_us"]),
             )
             for r in rows.to_dict("records")
         ],

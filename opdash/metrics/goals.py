@@ -26,6 +26,7 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from opdash.errors import UsageError, did_you_mean
+from opdash.timeutil import to_micros
 
 GOALS_FILE = "goals.yaml"
 METRICS = ("count", "unique", "sum", "conversion")
@@ -505,7 +506,7 @@ def period_bounds(goal: Goal, as_of: datetime) -> tuple[datetime, datetime]:
 def evaluate(catalog, goal: Goal, as_of: datetime) -> GoalStatus:
     """One goal at one instant (``as_of`` an aware datetime)."""
     start, end = period_bounds(goal, as_of)
-    start_us, end_us, as_of_us = _micros(start), _micros(end), _micros(as_of)
+    start_us, end_us, as_of_us = to_micros(start), to_micros(end), to_micros(as_of)
     expected = Fraction(as_of_us - start_us, end_us - start_us)  # real time: UTC micros
     entered = converted = None
     if goal.kind == "conversion":
@@ -557,11 +558,6 @@ def status(actual: Fraction | None, target: Fraction, direction: str, expected: 
     if actual >= target * expected * AT_RISK_SHARE:
         return "at_risk"
     return "behind"
-
-
-def _micros(value: datetime) -> int:
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
 
 
 def _measure(catalog, goal: Goal, start_us: int, as_of_us: int) -> int | float:

@@ -13,7 +13,7 @@ The whole computation is one ibis expression per answer (stage counts, stuck lis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import ibis
@@ -22,12 +22,11 @@ from opdash.errors import UsageError
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, entity_levels, parse_steps
 from opdash.metrics.sqlfuncs import epoch_us
 from opdash.metrics.sqlfuncs import field as envelope_field
-from opdash.timeutil import parse_duration, parse_instant
+from opdash.timeutil import from_micros, parse_duration, parse_instant, to_micros
 
 DEFAULT_STUCK_AFTER = "2d"
 DEFAULT_LIMIT = 50
 _US = 1_000_000
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ def pipeline(
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
         raise UsageError(f"bad limit '{limit}': use a whole number ≥ 0")
     step_list, window_s, stuck_s, as_of_t = spec
-    as_of_us = _micros(as_of_t)
+    as_of_us = to_micros(as_of_t)
     n = len(step_list)
     state = _workflow_state(catalog, spec, by)
 
@@ -173,7 +172,7 @@ def pipeline(
             lists.setdefault(int(r.level), []).append(
                 StuckWorkflow(
                     workflow_id=str(r.entity),
-                    last_event_at=_instant(int(r.last_us)),
+                    last_event_at=from_micros(int(r.last_us)),
                     idle_seconds=(as_of_us - int(r.last_us)) / _US,
                     last_event_type=str(r.last_type),
                 )
@@ -235,7 +234,7 @@ class _Spec(NamedTuple):
 def _workflow_state(catalog, spec: _Spec, by: str) -> ibis.Table:
     view = catalog.as_of(spec.as_of)
     levels = entity_levels(view, spec.steps, window=spec.window_s, order="ordered", by=by)
-    return _state(view, levels, by, _micros(spec.as_of), spec.stuck_s * _US, len(spec.steps))
+    return _state(view, levels, by, to_micros(spec.as_of), spec.stuck_s * _US, len(spec.steps))
 
 
 def _state(view, levels: ibis.Table, by: str, as_of_us: int, stuck_us: int, n: int):
@@ -263,12 +262,3 @@ def _state(view, levels: ibis.Table, by: str, as_of_us: int, stuck_us: int, n: i
         idle_us=idle,
         stuck=(idle > stuck_us) & (joined.level < n),
     )
-
-
-def _micros(value: datetime) -> int:
-    delta = value - _EPOCH
-    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
-
-
-def _instant(us: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=us)

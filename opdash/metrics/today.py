@@ -14,6 +14,8 @@ from typing import Any
 
 import ibis
 
+from opdash.timeutil import to_micros
+
 LOOP_TYPES = (
     "signal.created",
     "candidate.created",
@@ -143,21 +145,16 @@ def today(catalog, *, as_of: str | datetime | None = None, tz: str | None = "UTC
     zone_info = zone(tz)
     as_of_t = parse_instant(as_of, name="as-of") or datetime.now(UTC)
     day_start = local_midnight(as_of_t.astimezone(zone_info).date(), zone_info)
-    as_of_us = _micros(as_of_t)
+    as_of_us = to_micros(as_of_t)
     return TodayResult(
         as_of=as_of_t,
         tz=zone_info.key,
         day_start=day_start,
-        counts=_counts(catalog, _micros(day_start), as_of_us),
+        counts=_counts(catalog, to_micros(day_start), as_of_us),
         pending_tasks=_pending(catalog, as_of_t, as_of_us),
         open_alerts=_open_alerts(catalog, as_of_us),
         latest_insight=_latest_insight(catalog, as_of_us),
     )
-
-
-def _micros(value: datetime) -> int:
-    delta = value.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
-    return (delta.days * 86400 + delta.seconds) * _US + delta.microseconds
 
 
 def _events_until(catalog, as_of_us: int):

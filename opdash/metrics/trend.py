@@ -21,6 +21,7 @@ from opdash import calendar
 from opdash.errors import UsageError, did_you_mean
 from opdash.metrics.sqlfuncs import epoch_us
 from opdash.metrics.sqlfuncs import field as envelope_field
+from opdash.timeutil import from_micros, to_micros
 
 INTERVALS = ("hour", "day", "week", "month")
 METRICS = ("count", "unique", "sum:PATH", "avg:PATH")
@@ -34,7 +35,6 @@ OTHER_LABEL = "Other"
 #: A numeric value: a JSON number, or text holding a plain decimal number (no spaces, no nan/inf).
 NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_US = timedelta(microseconds=1)
 _NUMBER = re.compile(NUMBER)
 
@@ -214,18 +214,9 @@ def _whole(value: Any, name: str) -> int:
 # -- buckets ------------------------------------------------------------------------------------
 
 
-def _micros(value: datetime) -> int:
-    """Exact microseconds since the epoch of an aware datetime."""
-    return (value - _EPOCH) // _ONE_US
-
-
 def _utc(value: datetime | None) -> datetime | None:
     """In UTC: Python compares two datetimes of one zone by wall clock, ignoring DST."""
     return None if value is None else value.astimezone(UTC)
-
-
-def _from_micros(us: int, tz: ZoneInfo) -> datetime:
-    return (_EPOCH + timedelta(microseconds=us)).astimezone(tz)
 
 
 # -- the trend ----------------------------------------------------------------------------------
@@ -271,11 +262,11 @@ def trend(
     # bucket index → [lo, hi) in epoch µs; the first bucket counts only events ≥ since
     previous_ends = [*previous[1:], starts[0]] if previous else []
     bounds = [
-        (i - len(previous), _micros(s), _micros(e))
+        (i - len(previous), to_micros(s), to_micros(e))
         for i, (s, e) in enumerate(zip(previous, previous_ends, strict=True))
     ]
     bounds += [
-        (i, _micros(since_t if i == 0 else s), _micros(e))
+        (i, to_micros(since_t if i == 0 else s), to_micros(e))
         for i, (s, e) in enumerate(zip(starts, ends, strict=True))
     ]
     rows = _aggregate(catalog, types, parsed, by_path, breakdown_path, limit, bounds)
@@ -331,7 +322,7 @@ def _newest(catalog, types: list[str]) -> datetime | None:
     )
     chosen, anything = rows[0]
     us = chosen if chosen is not None else anything
-    return None if us is None else _from_micros(us, UTC)
+    return None if us is None else from_micros(us, UTC)
 
 
 def _previous_starts(starts: list[datetime], interval: str, zone: ZoneInfo) -> list[datetime]:
