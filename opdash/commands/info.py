@@ -13,21 +13,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from opdash.metrics.quality import quality_report
+
     catalog = open_folder(args)
-    stats = catalog.stats().to_dict()
-    reasons = catalog.fetchall(
-        "SELECT reason, count(*) FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    samples = catalog.fetchall(
-        'SELECT source_file, line, "row", reason, detail FROM quarantine '
-        'ORDER BY source_file, line, "row" LIMIT 20'
-    )
+    report = quality_report(catalog, samples=20)
+    stats = report.to_dict()
     if args.json:
-        stats["quarantine_by_reason"] = dict(reasons)
-        stats["quarantine_samples"] = [
-            dict(zip(("source_file", "line", "row", "reason", "detail"), s, strict=True))
-            for s in samples
-        ]
         print_json(stats)
         return 0
     print(f"{catalog.root}")
@@ -35,9 +26,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {key:<12}{stats[key]:>10,}")
     print(f"  {'events from':<12}{stats['first_event_at'] or '-'}")
     print(f"  {'events to':<12}{stats['last_event_at'] or '-'}")
-    for source_file, line, row, reason, detail in samples:
-        where = (
-            f"line {line}" if line is not None else (f"row {row}" if row is not None else "file")
+    for sample in report.samples:
+        print(
+            f"  quarantined {sample.source_file} {sample.where}: {sample.reason} ({sample.detail})"
         )
-        print(f"  quarantined {source_file} {where}: {reason} ({detail})")
     return 0

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 import panel as pn
 
-from opdash.catalog import CatalogStats
 from opdash.components.base import CatalogView, card_html
-from opdash.contract import QUARANTINE_REASONS
-
-SAMPLES = 50
-
-
-@dataclass(frozen=True)
-class QualityReport:
-    stats: CatalogStats
-    by_reason: pd.DataFrame  # reason, meaning, records
-    samples: pd.DataFrame  # file, where, reason, detail, raw
-
-
-def quality_report(catalog, *, samples: int = SAMPLES) -> QualityReport:
-    by_reason = catalog.sql(
-        "SELECT reason, count(*) AS records FROM quarantine GROUP BY 1 ORDER BY 2 DESC, 1"
-    )
-    by_reason.insert(1, "meaning", by_reason["reason"].map(QUARANTINE_REASONS).fillna(""))
-    rows = catalog.sql(
-        """SELECT source_file AS file,
-                  CASE WHEN line IS NOT NULL THEN 'line ' || line
-                       WHEN "row" IS NOT NULL THEN 'row ' || "row" ELSE 'whole file' END AS "where",
-                  reason, detail, left(raw, 200) AS raw
-           FROM quarantine ORDER BY source_file, line, "row" LIMIT $n""",
-        {"n": samples},
-    )
-    return QualityReport(catalog.stats(), by_reason, rows)
+from opdash.metrics.quality import QualityReport, quality_report
 
 
 class DataQuality(CatalogView):
@@ -59,8 +32,18 @@ class DataQuality(CatalogView):
             pn.pane.HTML(card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width")
         ]
         if s.quarantined:
-            parts.append(_table(report.by_reason))
-            parts.append(_table(report.samples))
+            parts.append(_table(pd.DataFrame([vars(r) for r in report.by_reason])))
+            samples = [
+                {
+                    "file": q.source_file,
+                    "where": q.where,
+                    "reason": q.reason,
+                    "detail": q.detail,
+                    "raw": q.raw,
+                }
+                for q in report.samples
+            ]
+            parts.append(_table(pd.DataFrame(samples)))
         return pn.Column(*parts, sizing_mode="stretch_width")
 
 
