@@ -6,6 +6,7 @@ lasts 23 or 25 hours and an hour bucket is a real hour; SQL then only compares i
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,12 +25,14 @@ def zone(name: str | None) -> ZoneInfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise UsageError(
-            f"unknown time zone '{name}'{did_you_mean(name, _common_zones())} "
+            f"unknown time zone '{name}'{did_you_mean(name, zone_names())} "
             "(use an IANA name such as UTC, Europe/Berlin, America/New_York)"
         ) from None
 
 
-def _common_zones() -> list[str]:
+@functools.cache
+def zone_names() -> list[str]:
+    """Every IANA zone name this machine knows, sorted."""
     from zoneinfo import available_timezones
 
     return sorted(available_timezones())

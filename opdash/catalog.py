@@ -12,10 +12,13 @@ import json
 import os
 import tempfile
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -26,6 +29,9 @@ from opdash.parquet import ParquetSource
 
 #: DuckDB's memory cap (``OPDASH_MEMORY_LIMIT`` overrides): past it, sorts and joins spill to disk.
 DEFAULT_MEMORY_LIMIT = "1GB"
+#: Results kept per catalog (all sessions together); old data versions are dropped at once.
+RESULT_CACHE_SIZE = 512
+T = TypeVar("T")
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -193,7 +199,8 @@ class Catalog:
                 "memory_limit": os.environ.get("OPDASH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
             }
         )
-        self._con.execute("SET TimeZone = 'UTC'")
+        # GLOBAL: every cursor (one per thread) must see instants in UTC too
+        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
         for ddl in (
             ingest.EVENTS_DDL,
             QUARANTINE_DDL,
@@ -204,32 +211,35 @@ class Catalog:
         ):
             self._con.execute(ddl)
         self._fast: dict[str, ParquetSource] = {}
-        self._cache: dict[tuple[str, int], Any] = {}
+        self._results = ResultCache()
         self._rebuild_view()
         self._lock = threading.RLock()
+        self._cursor_lock = threading.Lock()
+        self._local = threading.local()
         self._states: dict[str, FileState] = {}
-        self._ibis = None
         self.version = 0
         self.refreshed_at: datetime | None = None
         self.refresh()
 
     # -- querying ---------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A cursor for the calling thread: DuckDB connections must not be shared by threads."""
-        return self._con.cursor()
+        """A new cursor: DuckDB connections must not be shared by threads.
+
+        Not under the refresh lock, so readers never wait for a refresh to finish.
+        """
+        with self._cursor_lock:
+            return self._con.cursor()
 
     def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
         """Run SQL on a fresh cursor and return a pandas DataFrame."""
-        with self._lock:
-            cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(query, params).df()
         finally:
             cur.close()
 
     def fetchall(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> list[tuple]:
-        with self._lock:
-            cur = self._con.cursor()
+        cur = self.cursor()
         try:
             return cur.execute(query, params).fetchall()
         finally:
@@ -237,33 +247,33 @@ class Catalog:
 
     @property
     def ibis(self):
-        """The ibis DuckDB backend over this catalog's database."""
-        if self._ibis is None:
+        """The ibis DuckDB backend of the calling thread (on that thread's own cursor)."""
+        backend = getattr(self._local, "ibis", None)
+        if backend is None:
             import ibis
 
-            self._ibis = ibis.duckdb.from_connection(self._con)
-        return self._ibis
+            backend = self._local.ibis = ibis.duckdb.from_connection(self.cursor())
+        return backend
 
     def table(self, name: str = "events"):
         """A relation of the catalog as an ibis table."""
         return self.ibis.table(name)
 
-    def _cached(self, key: str, compute):
-        """``compute()`` once per data version (the events view may scan parquet)."""
-        with self._lock:
-            hit = self._cache.get((key, self.version))
-            if hit is None:
-                hit = compute()
-                self._cache = {k: v for k, v in self._cache.items() if k[1] == self.version}
-                self._cache[(key, self.version)] = hit
-            return hit
+    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()`` once per (``key``, data version), shared by every session and thread.
+
+        Results must be immutable (the metrics return frozen dataclasses). A result computed
+        while a refresh lands is kept under the version it started from, so it is never served
+        as newer than it is.
+        """
+        return self._results.get(key, self.version, compute)
 
     def as_of(self, moment: datetime) -> CatalogAsOf:
         """This catalog without the events after ``moment`` (an aware datetime)."""
         return CatalogAsOf(self, moment)
 
     def stats(self) -> CatalogStats:
-        row = self._cached(
+        row = self.cached(
             "stats",
             lambda: self.fetchall(
                 """
@@ -289,7 +299,7 @@ class Catalog:
 
     def event_types(self) -> list[str]:
         """Event types present, most frequent first."""
-        rows = self._cached(
+        rows = self.cached(
             "types",
             lambda: self.fetchall(
                 "SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1"
@@ -689,6 +699,47 @@ class CatalogAsOf:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._catalog, name)
+
+
+class ResultCache:
+    """Results by (key, data version), least recently used dropped first.
+
+    Concurrent asks for one key compute it once: the others wait for the first one's answer.
+    Failures are not kept, so a fixed file or a retry gets a fresh try.
+    """
+
+    def __init__(self, size: int = RESULT_CACHE_SIZE) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[tuple[Hashable, int], Future] = OrderedDict()
+
+    def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
+        slot = (key, version)
+        with self._lock:
+            future = self._entries.get(slot)
+            owner = future is None
+            if owner:
+                future = self._entries[slot] = Future()
+                self._evict(version)
+            else:
+                self._entries.move_to_end(slot)
+        if owner:
+            try:
+                future.set_result(compute())
+            except BaseException as exc:
+                with self._lock:
+                    self._entries.pop(slot, None)
+                future.set_exception(exc)
+        return future.result()
+
+    def _evict(self, version: int) -> None:
+        for slot in [s for s in self._entries if s[1] < version]:
+            del self._entries[slot]
+        while len(self._entries) > self.size:
+            self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 _SHARED: dict[Path, Catalog] = {}

@@ -70,3 +70,27 @@ def to_micros(value: datetime) -> int:
 def from_micros(us: int | float, tz=UTC) -> datetime:
     """The aware datetime (in ``tz``) of epoch microseconds."""
     return (EPOCH + timedelta(microseconds=int(us))).astimezone(tz)
+
+
+def human_duration(seconds: float) -> str:
+    """A short, readable duration: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
+    sign = "-" if seconds < 0 else ""
+    s = abs(seconds)
+    if s < 60:
+        text = f"{s:.3f}".rstrip("0").rstrip(".") + " s"
+    elif s < 3600:
+        text = f"{int(s // 60)} min"
+    elif s < 86400:
+        h, m = divmod(int(s // 60), 60)
+        text = f"{h} h" + (f" {m} min" if m else "")
+    else:
+        d, h = divmod(int(s // 3600), 24)
+        text = f"{d} d" + (f" {h} h" if h else "")
+    return sign + text
+
+
+def format_seconds(seconds: float | None) -> str:
+    """``human_duration`` for a value that may be missing (None or NaN): '–'."""
+    if seconds is None or seconds != seconds:
+        return "–"
+    return human_duration(float(seconds))

@@ -18,7 +18,8 @@ from conftest import T0, at, write_lines
 import opdash
 from opdash.commands import chain as chain_cmd
 from opdash.errors import UsageError
-from opdash.metrics.chain import chain, human_duration
+from opdash.metrics.chain import chain
+from opdash.timeutil import human_duration
 from tests.servers import DEMO
 
 

@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
 
 def tree(result) -> str:
     """An indented tree: a root shows its time, a child the time since its parent."""
-    from opdash.metrics.chain import human_duration
+    from opdash.timeutil import human_duration
 
     span = human_duration(result.duration_seconds)
     lines = [

@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def table(result) -> str:
-    from opdash.metrics.chain import human_duration
-    from opdash.timeutil import format_duration
+    from opdash.timeutil import format_duration, human_duration
 
     lines = [
         f"pipeline by {result.by}, window {format_duration(result.window_seconds)}, "

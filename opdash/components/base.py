@@ -1,22 +1,34 @@
-"""What every dashboard component shares: the catalog it reads, and its error and empty cards.
+"""What every dashboard component shares: the catalog, the page's filters, and how it renders.
 
-A component computes its data in a plain method (``data()``) that tests and notebooks can call
-without a browser, and renders it in ``__panel__``; a failing query becomes an error card in place
-of the component, never a broken page.
+A component computes its answer in ``data()`` (plain Python: tests and notebooks call it without
+a browser) and draws it in ``draw(data)``. In a served session the answer is computed on a query
+thread, off the event loop and on that thread's own DuckDB cursor, and cached per (query, data
+version) in the shared catalog, so ten sessions asking the same question run it once. A failing
+query becomes an error card in place of the component, never a broken page.
 """
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import panel as pn
 import param
 from panel.viewable import Viewer
 
+from opdash.components.filters import FILTER_NAMES, Filters
+
 log = logging.getLogger("opdash")
+
+#: Query threads of the process, shared by every session (DuckDB itself runs each query on
+#: all cores; more threads only let a quick query pass a slow one).
+QUERY_THREADS = int(os.environ.get("OPDASH_QUERY_THREADS", "4"))
+_EXECUTOR = ThreadPoolExecutor(max_workers=QUERY_THREADS, thread_name_prefix="opdash-query")
 
 
 def card_html(title: str, body: str, *, tone: str = "info") -> str:
@@ -29,7 +41,10 @@ def card_html(title: str, body: str, *, tone: str = "info") -> str:
 
 def error_card(what: str, exc: BaseException) -> pn.pane.HTML:
     """Shown in place of a component whose query failed: what failed and why, escaped."""
-    log.exception("opdash component %s failed", what)
+    from opdash.errors import UsageError
+
+    if not isinstance(exc, UsageError):
+        log.error("opdash component %s failed", what, exc_info=exc)
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return pn.pane.HTML(
         card_html(f"{what} could not be shown", reason, tone="error"), sizing_mode="stretch_width"
@@ -40,6 +55,10 @@ def empty_card(title: str, body: str) -> pn.pane.HTML:
     return pn.pane.HTML(card_html(title, body, tone="empty"), sizing_mode="stretch_width")
 
 
+def heading(text: str) -> pn.pane.HTML:
+    return pn.pane.HTML(f"<h2>{html.escape(text)}</h2>", margin=(10, 10, 0, 10))
+
+
 def guarded(what: str, render: Callable[[], Any]) -> Any:
     """``render()``, or an error card naming ``what`` when it raises."""
     try:
@@ -48,25 +67,91 @@ def guarded(what: str, render: Callable[[], Any]) -> Any:
         return error_card(what, exc)
 
 
+def in_server_session() -> bool:
+    doc = pn.state.curdoc
+    return bool(doc is not None and doc.session_context)
+
+
 class CatalogView(Viewer):
-    """A component over one shared catalog. Subclasses implement ``data()`` and ``view()``."""
+    """A component over one shared catalog and one (shared) filter state.
+
+    Subclasses implement ``data()`` and ``draw(data)``; ``key()`` names the question for the
+    cache and must include every input of ``data()``. Any parameter change redraws.
+    """
 
     catalog = param.Parameter(doc="The opdash Catalog this component reads (shared, never copied).")
+    filters = param.ClassSelector(class_=Filters, doc="The page's filters (shared by its views).")
     version = param.Integer(default=0, doc="The catalog data version last drawn; bumps redraw.")
+    active = param.Boolean(default=True, doc="False while hidden: no queries until shown again.")
 
     title: str = "Component"
+    #: Which filters this component reads (a change of any other one does not redraw it).
+    uses_filters: tuple[str, ...] = FILTER_NAMES
+    #: True for views read "as of now" (today, goals): their answer changes with the clock.
+    uses_now: bool = False
 
-    def __init__(self, catalog=None, **params: Any) -> None:
-        super().__init__(catalog=catalog, **params)
+    def __init__(self, catalog=None, filters: Filters | None = None, **params: Any) -> None:
+        super().__init__(catalog=catalog, filters=filters or Filters(), **params)
+        if self.uses_filters:
+            self.filters.param.watch(self._filters_changed, list(self.uses_filters))
+        self._stale = False
 
-    def view(self) -> Any:
+    # -- what subclasses provide -------------------------------------------------------------
+    def data(self) -> Any:
         raise NotImplementedError
 
+    def draw(self, data: Any) -> Any:
+        raise NotImplementedError
+
+    def key(self) -> Hashable:
+        """The question ``data()`` answers, as a hashable value (without the data version)."""
+        own = tuple(
+            (name, _hashable(getattr(self, name)))
+            for name in self.param
+            if name not in ("name", "catalog", "filters", "version", "active")
+        )
+        key: tuple = (type(self).__name__, own)
+        if self.uses_filters:
+            key += (self.filters.scope(), self.filters.zone)
+        if self.uses_now:
+            key += (self.filters.as_of(),)
+        return key
+
+    # -- shared machinery ------------------------------------------------------------------
+    def cached_data(self) -> Any:
+        """``data()``, computed once per (key, data version) across every session."""
+        return self.catalog.cached(self.key(), self.data)
+
+    def _filters_changed(self, *_events: Any) -> None:
+        self.param.trigger("filters")
+
     def __panel__(self) -> Any:
+        render = self._render_async if in_server_session() else self._render
         return pn.panel(
-            pn.param.ParamMethod(self._render, loading_indicator=True), sizing_mode="stretch_width"
+            pn.param.ParamMethod(render, loading_indicator=True), sizing_mode="stretch_width"
         )
 
     def _render(self) -> Any:
         """Depends on every parameter (no ``param.depends``): any change redraws."""
-        return guarded(self.title, self.view)
+        if not self.active:
+            raise param.Skip
+        return guarded(self.title, lambda: self.draw(self.cached_data()))
+
+    async def _render_async(self) -> Any:
+        if not self.active:
+            self._stale = True
+            raise param.Skip
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(_EXECUTOR, self.cached_data)
+        except Exception as exc:  # noqa: BLE001
+            return error_card(self.title, exc)
+        return guarded(self.title, lambda: self.draw(data))
+
+
+def _hashable(value: Any) -> Hashable:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value

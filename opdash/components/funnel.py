@@ -1,4 +1,4 @@
-"""FunnelView: a conversion funnel chart with its table, driven by param parameters."""
+"""FunnelView: a conversion funnel chart with its table, drop-offs and the chains behind them."""
 
 from __future__ import annotations
 
@@ -10,9 +10,15 @@ import pandas as pd
 import panel as pn
 import param
 
-from opdash.components.base import CatalogView, empty_card
+from opdash.components.base import CatalogView, empty_card, guarded
+from opdash.components.tables import plain_table
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
+from opdash.metrics.scope import scoped
 from opdash.metrics.today import LOOP_STEPS
+from opdash.timeutil import format_seconds
+
+#: Drop-offs listed under a clicked step.
+DROPPED_SHOWN = 200
 
 
 def default_steps(event_types: list[str]) -> list[str]:
@@ -22,50 +28,135 @@ def default_steps(event_types: list[str]) -> list[str]:
 
 
 class FunnelView(CatalogView):
-    """Counts and conversion per step, as a horizontal funnel chart and a table."""
+    """Counts and conversion per step; click a step for who dropped there, a workflow for its chain.
+
+    Reads the page's date range (entry into step 1), zone, actors, run and workflow; the event
+    types filter does not apply, since the steps are this view's own choice of types.
+    """
 
     steps = param.List(default=[], item_type=str, doc="Event types of the steps, in order.")
     window = param.String(default=DEFAULT_WINDOW, doc="How long after step 1 later steps count.")
     order = param.Selector(default="ordered", objects=list(ORDERS))
     by = param.String(default=DEFAULT_BY, doc="Dotted path of the entity that converts.")
+    breakdown = param.String(default="", doc="Dotted path to split the funnel by ('' for none).")
+    dropped_at = param.Integer(default=0, bounds=(0, None), doc="Step whose drop-offs are listed.")
+    chain = param.String(default="", doc="Workflow whose chain is open under the drop-offs.")
 
     title = "Funnel"
+    uses_filters = ("start", "end", "zone", "actors", "run", "workflow")
 
-    def __init__(self, catalog=None, **params: Any) -> None:
-        super().__init__(catalog=catalog, **params)
+    def __init__(self, catalog=None, filters=None, **params: Any) -> None:
+        super().__init__(catalog=catalog, filters=filters, **params)
         if not self.steps and catalog is not None:
             self.steps = default_steps(catalog.event_types())
 
     def data(self) -> FunnelResult:
-        """The funnel for the current parameters (no drawing)."""
-        return funnel(self.catalog, self.steps, window=self.window, order=self.order, by=self.by)
+        """The funnel for the current parameters and filters (no drawing)."""
+        scope = self.filters.scope()
+        dropped = self.dropped_at if 0 < self.dropped_at <= len(self.steps) else None
+        return funnel(
+            scoped(self.catalog, scope.without_types()),
+            self.steps,
+            window=self.window,
+            order=self.order,
+            by=self.by,
+            since=scope.since,
+            until=scope.until,
+            breakdown=self.breakdown.strip() or None,
+            dropped_at=dropped,
+            dropped_limit=DROPPED_SHOWN,
+        )
 
-    def controls(self) -> pn.Column:
-        """Widgets bound to the parameters: pick and reorder steps, order, window."""
+    def key(self):
+        # the open chain is drawn by its own view: it does not change this query
+        base = super().key()
+        return (base[0], tuple(p for p in base[1] if p[0] != "chain"), *base[2:])
+
+    def controls(self) -> pn.Row:
+        """Widgets bound to the parameters: pick and reorder steps, order, window, breakdown."""
         options = self.catalog.event_types() if self.catalog is not None else []
         rest = sorted(set(options) - set(self.steps))
         steps = pn.widgets.MultiChoice.from_param(
-            self.param.steps, options=[*dict.fromkeys(self.steps), *rest], name="Steps (in order)"
+            self.param.steps,
+            options=[*dict.fromkeys(self.steps), *rest],
+            name="Steps (in order; remove and re-add to move one last)",
+            sizing_mode="stretch_width",
         )
         order = pn.widgets.RadioButtonGroup.from_param(
-            self.param.order, button_type="primary", button_style="outline"
+            self.param.order, button_type="primary", button_style="outline", name="Order"
         )
         window = pn.widgets.TextInput.from_param(
-            self.param.window, name="Window (e.g. 90m, 6h, 14d)"
+            self.param.window, name="Window (e.g. 90m, 6h, 14d)", width=170
         )
-        return pn.Column(steps, order, window, sizing_mode="stretch_width")
+        breakdown = pn.widgets.TextInput.from_param(
+            self.param.breakdown,
+            name="Breakdown by",
+            placeholder="e.g. actor.id, payload.symbol",
+            width=220,
+        )
+        return pn.Column(
+            steps,
+            pn.Row(pn.Column("Order", order), window, breakdown),
+            sizing_mode="stretch_width",
+        )
 
-    def view(self) -> Any:
+    def draw(self, result: FunnelResult) -> Any:
         if len(self.steps) < 1:
             return empty_card("No funnel steps", "Pick at least one event type as a step.")
-        result = self.data()
-        frame = funnel_frame(result)
         if result.entities == 0:
             return empty_card(
                 "Nobody entered this funnel",
-                f"No {result.by} has a '{result.steps[0].event_type}' event in the data.",
+                f"No {result.by} has a '{result.steps[0].event_type}' event in the chosen range "
+                "and filters.",
             )
-        return pn.Column(funnel_chart(frame), funnel_table(frame), sizing_mode="stretch_width")
+        frame = funnel_frame(result)
+        table = funnel_table(frame)
+        table.on_click(lambda event: self.param.update(dropped_at=int(event.row) + 1, chain=""))
+        parts: list[Any] = [funnel_chart(frame), table]
+        if result.missing_event_types:
+            missing = ", ".join(result.missing_event_types)
+            parts.append(empty_card("Steps with no events at all", missing))
+        if result.breakdown is not None:
+            parts.append(pn.pane.HTML(f"<h3>By {_text(result.breakdown_by)}</h3>"))
+            parts.append(breakdown_table(result))
+        parts.append(self._drop_offs(result))
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _drop_offs(self, result: FunnelResult) -> Any:
+        dropped = result.dropped
+        if dropped is None:
+            return empty_card(
+                "Drop-offs", "Click a step in the table to list who reached it and went no further."
+            )
+        after = f" and not '{dropped.next_event_type}'" if dropped.next_event_type else ""
+        heading = pn.pane.HTML(
+            f"<h3>Reached step {dropped.step} '{_text(dropped.event_type)}'{_text(after)}: "
+            f"{dropped.total:,} (newest {min(dropped.total, DROPPED_SHOWN):,} shown)</h3>"
+        )
+        if not dropped.entities:
+            return pn.Column(heading, empty_card("No drop-offs", "Everyone went on."))
+        frame = pd.DataFrame(
+            {
+                result.by: [e.entity for e in dropped.entities],
+                "reached at": [_when(e.reached_at) for e in dropped.entities],
+                "last event": [e.last_event_type for e in dropped.entities],
+                "last event at": [_when(e.last_event_at) for e in dropped.entities],
+            }
+        )
+        table = plain_table(frame, max_height=320)
+        parts: list[Any] = [heading]
+        if self.by == DEFAULT_BY:
+            table.on_click(lambda event: setattr(self, "chain", frame.iloc[event.row, 0]))
+            parts.append(pn.pane.HTML("<p>Click a workflow to open its chain.</p>"))
+        parts.append(table)
+        if self.chain:
+            parts.append(guarded("Workflow chain", self._chain_view))
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _chain_view(self) -> Any:
+        from opdash.components.chain import WorkflowChain
+
+        return WorkflowChain(self.catalog, filters=self.filters, workflow_id=self.chain)
 
 
 def funnel_frame(result: FunnelResult) -> pd.DataFrame:
@@ -113,33 +204,38 @@ def funnel_table(frame: pd.DataFrame) -> pn.widgets.Tabulator:
     }
     if "median_seconds_from_previous" in frame:
         frame = frame.assign(
-            median=frame["median_seconds_from_previous"].map(_duration),
-            mean=frame["mean_seconds_from_previous"].map(_duration),
+            median=frame["median_seconds_from_previous"].map(format_seconds),
+            mean=frame["mean_seconds_from_previous"].map(format_seconds),
         )
         columns |= {"median": "Median time from previous", "mean": "Mean time from previous"}
-    shown = frame[list(columns)].rename(columns=columns)
-    return pn.widgets.Tabulator(
-        shown,
-        show_index=False,
-        disabled=True,
-        sizing_mode="stretch_width",
-        layout="fit_data_stretch",
-        formatters={name: {"type": "plaintext"} for name in shown.columns},
-    )
+    return plain_table(frame[list(columns)].rename(columns=columns))
+
+
+def breakdown_table(result: FunnelResult) -> pn.widgets.Tabulator:
+    """One row per breakdown value: entered, reached the last step, conversion."""
+    rows = []
+    for group in result.breakdown or []:
+        first, last = group.steps[0].count, group.steps[-1].count
+        rows.append(
+            {
+                "value": "(none)" if group.value is None else group.value,
+                "entered": first,
+                "converted": last,
+                "conversion": _pct(last / first if first else None),
+            }
+        )
+    return plain_table(pd.DataFrame(rows, columns=["value", "entered", "converted", "conversion"]))
+
+
+def _text(value: Any) -> str:
+    import html
+
+    return html.escape(str(value))
 
 
 def _pct(value: Any) -> str:
     return "–" if value is None or pd.isna(value) else f"{value:.1%}"
 
 
-def _duration(seconds: Any) -> str:
-    if seconds is None or pd.isna(seconds):
-        return "–"
-    seconds = float(seconds)
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    if seconds < 5400:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "–"

@@ -8,6 +8,7 @@ import pandas as pd
 import panel as pn
 
 from opdash.components.base import CatalogView, card_html
+from opdash.components.tables import plain_table
 from opdash.metrics.quality import QualityReport, quality_report
 
 
@@ -15,12 +16,12 @@ class DataQuality(CatalogView):
     """Files read, events, duplicates, quarantined records by reason with samples."""
 
     title = "Data quality"
+    uses_filters = ()
 
     def data(self) -> QualityReport:
         return quality_report(self.catalog)
 
-    def view(self) -> Any:
-        report = self.data()
+    def draw(self, report: QualityReport) -> Any:
         s = report.stats
         refreshed = s.refreshed_at.strftime("%Y-%m-%d %H:%M:%S %Z") if s.refreshed_at else "never"
         summary = (
@@ -32,7 +33,7 @@ class DataQuality(CatalogView):
             pn.pane.HTML(card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width")
         ]
         if s.quarantined:
-            parts.append(_table(pd.DataFrame([vars(r) for r in report.by_reason])))
+            parts.append(plain_table(pd.DataFrame([vars(r) for r in report.by_reason])))
             samples = [
                 {
                     "file": q.source_file,
@@ -43,20 +44,8 @@ class DataQuality(CatalogView):
                 }
                 for q in report.samples
             ]
-            parts.append(_table(pd.DataFrame(samples)))
+            parts.append(plain_table(pd.DataFrame(samples), max_height=360))
         return pn.Column(*parts, sizing_mode="stretch_width")
-
-
-def _table(frame: pd.DataFrame) -> pn.widgets.Tabulator:
-    return pn.widgets.Tabulator(
-        frame,
-        show_index=False,
-        disabled=True,
-        sizing_mode="stretch_width",
-        layout="fit_data_stretch",
-        formatters={name: {"type": "plaintext"} for name in frame.columns},
-        max_height=360,
-    )
 
 
 def _plural(n: int, noun: str) -> str:

@@ -15,12 +15,12 @@ class SummaryBar(CatalogView):
     """Events, workflows, runs and quarantined records, with the time of the newest event."""
 
     title = "Summary"
+    uses_filters = ()
 
     def data(self) -> CatalogStats:
         return self.catalog.stats()
 
-    def view(self) -> Any:
-        s = self.data()
+    def draw(self, s: CatalogStats) -> Any:
         tiles = [
             ("Events", f"{s.events:,}", ""),
             ("Workflows", f"{s.workflows:,}", ""),

@@ -232,20 +232,3 @@ def _break_cycles(parent: dict[str, str | None], order: dict[str, int]) -> set[s
 
 def _seconds(delta: timedelta) -> float:
     return ((delta.days * 86400 + delta.seconds) * _US + delta.microseconds) / _US
-
-
-def human_duration(seconds: float) -> str:
-    """A short, readable duration: ``45 s``, ``12 min``, ``3 h 5 min``, ``2 d 4 h``."""
-    sign = "-" if seconds < 0 else ""
-    s = abs(seconds)
-    if s < 60:
-        text = f"{s:.3f}".rstrip("0").rstrip(".") + " s"
-    elif s < 3600:
-        text = f"{int(s // 60)} min"
-    elif s < 86400:
-        h, m = divmod(int(s // 60), 60)
-        text = f"{h} h" + (f" {m} min" if m else "")
-    else:
-        d, h = divmod(int(s // 3600), 24)
-        text = f"{d} d" + (f" {h} h" if h else "")
-    return sign + text

@@ -315,14 +315,16 @@ def _range(catalog, types, interval, zone, since, until) -> tuple[datetime, date
 
 def _newest(catalog, types: list[str]) -> datetime | None:
     """The newest event of these types (of any type when none of them occurs), or None."""
-    rows = catalog.fetchall(
-        "SELECT epoch_us(max(occurred_at) FILTER (WHERE list_contains($types, event_type))),"
-        " epoch_us(max(occurred_at)) FROM events",
-        {"types": types},
-    )
-    chosen, anything = rows[0]
-    us = chosen if chosen is not None else anything
-    return None if us is None else from_micros(us, UTC)
+    from opdash.metrics.sqlfuncs import epoch_us
+
+    events = catalog.table("events")
+    us = epoch_us(events.occurred_at)
+    row = events.aggregate(
+        chosen=us.max(where=events.event_type.isin(types)), anything=us.max()
+    ).execute()
+    chosen, anything = row["chosen"].iloc[0], row["anything"].iloc[0]
+    us_value = chosen if chosen is not None and chosen == chosen else anything
+    return None if us_value is None or us_value != us_value else from_micros(int(us_value), UTC)
 
 
 def _previous_starts(starts: list[datetime], interval: str, zone: ZoneInfo) -> list[datetime]:

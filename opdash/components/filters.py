@@ -1,0 +1,113 @@
+"""The one filter state of a dashboard page, shared by every component on it.
+
+``Filters`` holds what the operator narrowed the page to: a range of local days in a zone,
+actors, event types, a run and a workflow. Components read it as a metrics :class:`Scope`; the
+URL mirrors it (see ``urlstate``), so every view is a permalink.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import panel as pn
+import param
+
+from opdash import calendar
+from opdash.metrics.scope import Scope, choices
+
+#: The filter parameters, in the order of the sidebar.
+FILTER_NAMES = ("start", "end", "zone", "actors", "event_types", "run", "workflow")
+
+
+class Filters(param.Parameterized):
+    """Date range (local days, both inclusive), zone, actors, event types, run, workflow."""
+
+    start = param.CalendarDate(default=None, allow_None=True, doc="First day shown (local).")
+    end = param.CalendarDate(
+        default=None,
+        allow_None=True,
+        doc="Last day shown (local, inclusive). Also the day the Today strip and goals show.",
+    )
+    zone = param.String(default="UTC", doc="IANA time zone of days, buckets and 'today'.")
+    actors = param.List(default=[], item_type=str, doc="Only events by these actor ids.")
+    event_types = param.List(default=[], item_type=str, doc="Only these event types.")
+    run = param.String(default="", doc="Only events of this run id.")
+    workflow = param.String(default="", doc="Only events of this workflow id.")
+
+    @param.depends("zone", watch=True)
+    def _check_zone(self) -> None:
+        calendar.zone(self.zone)  # raises UsageError naming the bad zone
+
+    def scope(self) -> Scope:
+        """The metrics scope: ``[start 00:00, day after end 00:00)`` in the zone."""
+        tz = calendar.zone(self.zone)
+        since = calendar.local_midnight(self.start, tz) if self.start else None
+        until = calendar.local_midnight(self.end + timedelta(days=1), tz) if self.end else None
+        return Scope(
+            since=since.astimezone(UTC) if since else None,
+            until=until.astimezone(UTC) if until else None,
+            actors=tuple(self.actors),
+            event_types=tuple(self.event_types),
+            run=self.run.strip(),
+            workflow=self.workflow.strip(),
+        )
+
+    def as_of(self, now: datetime | None = None) -> datetime:
+        """The moment 'today' and goals are read at: now (to the minute, so answers can be
+        cached and shared for that minute), or the end of the last day shown if that is earlier.
+        """
+        now = now or datetime.now(UTC).replace(second=0, microsecond=0)
+        until = self.scope().until
+        return now if until is None or until > now else until - timedelta(microseconds=1)
+
+    def reset(self) -> None:
+        self.param.update(**{name: self.param[name].default for name in FILTER_NAMES})
+
+    def controls(self, catalog) -> pn.Column:
+        """Sidebar widgets bound to these filters; choices come from the data present."""
+        actors = [c.value for c in choices(catalog, "actors")]
+        types = [c.value for c in choices(catalog, "event_types")]
+        runs = [c.value for c in choices(catalog, "run")]
+        widgets = [
+            pn.widgets.DatePicker.from_param(self.param.start, name="From (local day)"),
+            pn.widgets.DatePicker.from_param(self.param.end, name="To (local day, inclusive)"),
+            pn.widgets.AutocompleteInput.from_param(
+                self.param.zone,
+                name="Time zone",
+                options=calendar.zone_names(),
+                search_strategy="includes",
+                min_characters=1,
+                restrict=True,
+            ),
+            pn.widgets.MultiChoice.from_param(
+                self.param.actors, name="Actors", options=_keep(actors, self.actors)
+            ),
+            pn.widgets.MultiChoice.from_param(
+                self.param.event_types, name="Event types", options=_keep(types, self.event_types)
+            ),
+            pn.widgets.Select.from_param(
+                self.param.run, name="Run", options={"All runs": "", **{r: r for r in runs}}
+            ),
+            pn.widgets.TextInput.from_param(
+                self.param.workflow, name="Workflow id", placeholder="e.g. wf-0042"
+            ),
+        ]
+        clear = pn.widgets.Button(name="Clear filters", button_type="light")
+        clear.on_click(lambda _event: self.reset())
+        return pn.Column(*widgets, clear, sizing_mode="stretch_width")
+
+
+def _keep(options: list[str], chosen: list[str]) -> list[str]:
+    """Options with the chosen values kept (a permalink may name a value not in the top list)."""
+    return [*options, *(c for c in chosen if c not in options)]
+
+
+def parse_day(text: Any, *, name: str) -> date:
+    """A ``YYYY-MM-DD`` day, or UsageError naming the bad value."""
+    from opdash.errors import UsageError
+
+    try:
+        return date.fromisoformat(str(text))
+    except ValueError:
+        raise UsageError(f"bad {name} '{text}': use a day like 2026-11-20") from None

@@ -1,0 +1,97 @@
+"""A scope: the slice of events a dashboard looks at (a time range, actors, types, run, workflow).
+
+Metrics take a catalog; a :class:`ScopedCatalog` is a catalog whose ``events`` already carry the
+scope's filters, so every metric gets them without a parameter of its own. The time range is
+not applied here: funnels and trends bound their *entry* by it and let later steps run past it,
+so they take it as their own ``since``/``until``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+#: The dimensions a scope filters on, and the events column each one reads.
+SCOPE_COLUMNS = {"actors": "actor_id", "event_types": "event_type", "run": "run_id"}
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which events a view looks at. Empty fields do not filter. ``until`` is exclusive."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    actors: tuple[str, ...] = ()
+    event_types: tuple[str, ...] = ()
+    run: str = ""
+    workflow: str = ""
+
+    def without_types(self) -> Scope:
+        """This scope for views whose event types are their own choice (a funnel's steps)."""
+        return Scope(self.since, self.until, self.actors, (), self.run, self.workflow)
+
+    @property
+    def narrows(self) -> bool:
+        """True when anything but the time range filters events."""
+        return bool(self.actors or self.event_types or self.run or self.workflow)
+
+
+class ScopedCatalog:
+    """A catalog seen through a scope's filters (not its time range); the rest is the catalog."""
+
+    def __init__(self, catalog, scope: Scope) -> None:
+        self._catalog, self.scope = catalog, scope
+
+    def table(self, name: str = "events"):
+        table = self._catalog.table(name)
+        if name != "events":
+            return table
+        return filter_events(table, self.scope)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+
+def filter_events(events, scope: Scope, *, with_time: bool = False):
+    """``events`` (an ibis table) narrowed to ``scope``; the time range only when asked."""
+    conditions = []
+    if scope.actors:
+        conditions.append(events.actor_id.isin(list(scope.actors)))
+    if scope.event_types:
+        conditions.append(events.event_type.isin(list(scope.event_types)))
+    if scope.run:
+        conditions.append(events.run_id == scope.run)
+    if scope.workflow:
+        conditions.append(events.workflow_id == scope.workflow)
+    if with_time and scope.since is not None:
+        conditions.append(events.occurred_at >= scope.since)
+    if with_time and scope.until is not None:
+        conditions.append(events.occurred_at < scope.until)
+    return events.filter(*conditions) if conditions else events
+
+
+def scoped(catalog, scope: Scope | None):
+    """``catalog`` itself for an empty scope, else the catalog through the scope's filters."""
+    return ScopedCatalog(catalog, scope) if scope is not None and scope.narrows else catalog
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A value a filter can take, with how many events carry it."""
+
+    value: str
+    events: int
+
+
+def choices(catalog, dimension: str, *, limit: int = 500) -> list[Choice]:
+    """The values present for a scope dimension (actors, event_types, run), most frequent first."""
+    column = SCOPE_COLUMNS[dimension]
+    rows = catalog.cached(
+        ("choices", column, limit),
+        lambda: catalog.fetchall(
+            f'SELECT "{column}", count(*) AS n FROM events WHERE "{column}" IS NOT NULL '
+            f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {int(limit)}"
+        ),
+    )
+    return [Choice(value, n) for value, n in rows]
