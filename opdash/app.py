@@ -1,43 +1,57 @@
-"""The dashboard app: a template with the summary, the funnel and data quality over one catalog.
+"""The dashboard app: pages of components over one shared catalog and one filter state.
 
-``opdash serve DIR`` builds one app per browser session over the process's shared catalog.
-This file is also servable on its own: ``panel serve opdash/app.py --args DIR``.
+``opdash serve DIR`` builds one :class:`Dashboard` per browser session over the process's shared
+catalog. This file is also servable on its own: ``panel serve opdash/app.py --args DIR``.
 """
 
 from __future__ import annotations
 
 import html
+import logging
 import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import panel as pn
+import param
 
 from opdash.catalog import Catalog, shared_catalog
-from opdash.components import DataQuality, FunnelView, SummaryBar
+from opdash.components import (
+    ActivityFeed,
+    DataQuality,
+    FunnelView,
+    GoalProgress,
+    RunsView,
+    SummaryBar,
+    TodayStrip,
+    TrendView,
+)
+from opdash.components.base import CatalogView, card_html, heading
+from opdash.components.filters import Filters
+from opdash.components.style import page_css
+from opdash.components.urlstate import Binding, UrlSync, first_query
 
-CSS = """
-.opdash-kpis { display: flex; gap: 12px; flex-wrap: wrap; }
-.opdash-kpi { flex: 1 1 150px; background: #fff; border: 1px solid #e5e7eb; border-radius: 10px;
-  padding: 12px 16px; }
-.opdash-kpi-label { color: #6b7280; font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
-.opdash-kpi-value { font-size: 24px; font-weight: 600; color: #111827; margin-top: 4px; }
-.opdash-kpi-warn .opdash-kpi-value { color: #b45309; }
-.opdash-card { border-radius: 10px; padding: 12px 16px; border: 1px solid #e5e7eb; background: #fff; }
-.opdash-card-title { font-weight: 600; margin-bottom: 4px; }
-.opdash-error { border-color: #fecaca; background: #fef2f2; color: #991b1b; }
-.opdash-warning { border-color: #fde68a; background: #fffbeb; }
-.opdash-ok { border-color: #bbf7d0; background: #f0fdf4; }
-.opdash-empty { color: #4b5563; }
-.opdash-header { display: flex; align-items: baseline; gap: 16px; background: #111827;
-  color: #f9fafb; padding: 14px 20px; font-family: system-ui, sans-serif; }
-.opdash-brand { font-weight: 700; font-size: 20px; letter-spacing: .02em; }
-.opdash-folder { font-size: 18px; color: #cbd5e1; }
-.opdash-newest { margin-left: auto; color: #94a3b8; font-size: 13px; }
-.opdash-sidebar { background: #f8fafc; border-right: 1px solid #e5e7eb; min-height: 80vh; }
-.opdash-layout { font-family: ui-monospace, monospace; white-space: pre; background: #f9fafb;
-  padding: 12px; border-radius: 8px; }
-"""
+#: Pages: URL name -> title.
+PAGES = {
+    "overview": "Overview",
+    "funnels": "Funnels",
+    "trends": "Trends & Goals",
+    "activity": "Activity",
+    "runs": "Runs",
+    "quality": "Data quality",
+}
+
+#: Filter parameter -> URL key.
+FILTER_KEYS = {
+    "start": "from",
+    "end": "to",
+    "zone": "zone",
+    "actors": "actor",
+    "event_types": "type",
+    "run": "run",
+    "workflow": "workflow",
+}
 
 EMPTY_FOLDER = """events/            workflow events: *.jsonl, *.ndjson, *.json, *.parquet (any depth)
 runs/<run_id>/     run.json, events.jsonl, alerts.jsonl
@@ -47,88 +61,237 @@ goals.yaml         goals (optional)"""
 
 def ensure_extensions() -> None:
     """Load Panel's JS/CSS extensions once per process."""
-    pn.extension("tabulator", raw_css=[CSS], sizing_mode="stretch_width")
+    pn.extension(
+        "tabulator", raw_css=[page_css()], sizing_mode="stretch_width", notifications=False
+    )
 
 
-def build_app(catalog: Catalog, *, refresh_seconds: int = 0) -> pn.Column:
-    """One session's page over the shared ``catalog``.
+class Dashboard(param.Parameterized):
+    """One session's pages. Views of a page are built on its first visit and kept; hidden ones
+    are inactive (no queries) until shown again."""
+
+    page = param.Selector(default="overview", objects=list(PAGES))
+
+    def __init__(self, catalog: Catalog, *, refresh_seconds: int = 0, **params: Any) -> None:
+        super().__init__(**params)
+        self.catalog = catalog
+        self.filters = Filters()
+        self.sync = UrlSync()
+        self._views: dict[str, list[tuple[CatalogView, bool]]] = {}
+        self._layouts: dict[str, pn.Column] = {}
+        self._initial: dict[int, dict[str, Any]] = {}  # each view's choices as first built
+        self.main = pn.Column(sizing_mode="stretch_width", css_classes=["opdash-main"])
+        self.notice = pn.pane.HTML("", sizing_mode="stretch_width", visible=False)
+        self.header = pn.pane.HTML(self._header_html(), sizing_mode="stretch_width", margin=0)
+        self._version = catalog.version
+        self.sync.param.watch(self._show_problems, "problems")
+        opened_with = first_query()
+        self.sync.bind(self._bindings(), query=opened_with)  # the page and the filters
+        self.param.watch(self._page_changed, "page")
+        self._show(self.page, query=opened_with)  # then the page's own choices
+        if refresh_seconds:
+            pn.state.add_periodic_callback(self.follow, period=max(1, refresh_seconds) * 500)
+
+    # -- pages ------------------------------------------------------------------------------
+    def _build(self, page: str) -> pn.Column:
+        """The page's layout; its views are registered (with whether they mirror in the URL)."""
+        c, f = self.catalog, self.filters
+        views: list[tuple[CatalogView, bool]] = []
+
+        def add(view: CatalogView, in_url: bool = True) -> CatalogView:
+            views.append((view, in_url))
+            self._initial[id(view)] = {name: getattr(view, name) for name in view_choices(view)}
+            return view
+
+        if page == "overview":
+            parts = [
+                add(TodayStrip(c, filters=f), False),
+                heading("Goals"),
+                add(GoalProgress(c, filters=f), False),
+                heading("Operator loop funnel"),
+                add(FunnelView(c, filters=f), False),
+            ]
+        elif page == "funnels":
+            funnel = add(FunnelView(c, filters=f))
+            parts = [heading("Funnel"), funnel.controls(), funnel]
+        elif page == "trends":
+            trend = add(TrendView(c, filters=f))
+            parts = [
+                heading("Trends"),
+                trend.controls(),
+                trend,
+                heading("Goals"),
+                add(GoalProgress(c, filters=f), False),
+            ]
+        elif page == "activity":
+            parts = [heading("Activity"), add(ActivityFeed(c, filters=f))]
+        elif page == "runs":
+            parts = [heading("Runs and alerts"), add(RunsView(c, filters=f))]
+        else:
+            parts = [
+                heading("Data quality"),
+                add(SummaryBar(c, filters=f), False),
+                add(DataQuality(c, filters=f), False),
+            ]
+        self._views[page] = views
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _bindings(self, page: str | None = None) -> list[Binding]:
+        """What the URL mirrors: the page, the filters, and the page's own view choices."""
+        bindings = [Binding("page", self, "page")]
+        bindings += [Binding(key, self.filters, name) for name, key in FILTER_KEYS.items()]
+        for view, in_url in self._views.get(page or self.page, []):
+            if in_url:
+                initial = self._initial[id(view)]
+                bindings += [Binding(name, view, name, initial[name]) for name in initial]
+        return bindings
+
+    def _page_changed(self, event: param.parameterized.Event) -> None:
+        self._show(event.new)
+
+    def _show(self, page: str, *, query: str | None = None) -> None:
+        """Show ``page``; its views' choices come from ``query`` when given (else they keep
+        theirs, or take the URL being applied when the operator went back or forward)."""
+        for name, views in self._views.items():
+            if name != page:
+                for view, _ in views:
+                    view.active = False
+        if page not in self._layouts:
+            self._layouts[page] = self._build(page)
+        self.sync.bind(self._bindings(page), query=query)
+        for view, _ in self._views[page]:
+            view.param.update(version=self.catalog.version, active=True)
+        self.main[:] = [self._layouts[page]]
+
+    # -- live -------------------------------------------------------------------------------
+    def follow(self) -> None:
+        """Redraw this session's visible views when the shared catalog's data version moved."""
+        version = self.catalog.version
+        if version == self._version:
+            return
+        self._version = version
+        self.header.object = self._header_html()
+        for view, _ in self._views.get(self.page, []):
+            view.version = version
+
+    # -- chrome -----------------------------------------------------------------------------
+    def _header_html(self) -> str:
+        stats = self.catalog.stats()
+        newest = (
+            "newest event " + stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC")
+            if stats.last_event_at
+            else "no events yet"
+        )
+        return (
+            '<div class="opdash-header"><span class="opdash-brand">opdash</span>'
+            f'<span class="opdash-folder">{html.escape(self.catalog.root.name)}</span>'
+            f'<span class="opdash-newest">{html.escape(newest)}</span></div>'
+        )
+
+    def _show_problems(self, *_events: Any) -> None:
+        problems = self.sync.problems
+        self.notice.object = (
+            card_html(
+                "Some of the link's settings were not used", "; ".join(problems), tone="warning"
+            )
+            if problems
+            else ""
+        )
+        self.notice.visible = bool(problems)
+
+    def nav(self) -> pn.widgets.RadioButtonGroup:
+        return pn.widgets.RadioButtonGroup.from_param(
+            self.param.page,
+            options={title: name for name, title in PAGES.items()},
+            orientation="vertical",
+            button_type="primary",
+            button_style="outline",
+            name="",
+            sizing_mode="stretch_width",
+        )
+
+    def __panel__(self) -> pn.Column:
+        sidebar = pn.Column(
+            self.nav(),
+            pn.pane.HTML("<h3>Filters</h3>", margin=(10, 10, 0, 10)),
+            self.filters.controls(self.catalog),
+            self.sync,
+            width=290,
+            css_classes=["opdash-sidebar"],
+        )
+        body = pn.Column(self.notice, self.main, sizing_mode="stretch_width")
+        return pn.Column(
+            self.header,
+            pn.Row(sidebar, body, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
+
+
+def view_choices(view: CatalogView) -> list[str]:
+    """A view's own parameters (what it lets the operator choose), in declaration order."""
+    shared = set(CatalogView.param) | {"name"}
+    return [name for name in view.param if name not in shared]
+
+
+def build_app(catalog: Catalog, *, refresh_seconds: int = 0) -> Any:
+    """One session's page over the shared ``catalog`` (the empty-folder page when it is empty).
 
     A hand-made shell rather than a Panel template: the templates pull web fonts from the
     internet, and an operator console must render complete on an offline host.
     """
     ensure_extensions()
     stats = catalog.stats()
-    header = pn.pane.HTML(_header_html(catalog, stats), sizing_mode="stretch_width", margin=0)
     if stats.events == 0 and stats.quarantined == 0 and stats.runs == 0:
-        return pn.Column(header, empty_folder(catalog), sizing_mode="stretch_width")
-    summary = SummaryBar(catalog)
-    funnel = FunnelView(catalog)
-    quality = DataQuality(catalog)
-    sidebar = pn.Column(
-        pn.pane.HTML("<h3>Funnel</h3>", margin=(0, 10)),
-        funnel.controls(),
-        width=300,
-        css_classes=["opdash-sidebar"],
-    )
-    main = pn.Column(
-        summary,
-        pn.pane.HTML("<h2>Operator loop funnel</h2>", margin=(10, 10, 0, 10)),
-        funnel,
-        pn.pane.HTML("<h2>Data quality</h2>", margin=(10, 10, 0, 10)),
-        quality,
-        sizing_mode="stretch_width",
-    )
-    if refresh_seconds:
-        _follow_catalog(catalog, [summary, funnel, quality], refresh_seconds)
-    return pn.Column(
-        header, pn.Row(sidebar, main, sizing_mode="stretch_width"), sizing_mode="stretch_width"
-    )
+        return empty_folder(catalog)
+    return pn.panel(Dashboard(catalog, refresh_seconds=refresh_seconds))
 
 
 def empty_folder(catalog: Catalog) -> pn.Column:
     """The page for a folder with nothing in it: what it should hold and how to try opdash."""
-    return pn.Column(
-        pn.pane.HTML(
-            f"<h2>No artifacts in {html.escape(str(catalog.root))}</h2>"
-            "<p>opdash reads a folder laid out like this:</p>"
-            f'<div class="opdash-layout">{html.escape(EMPTY_FOLDER)}</div>'
-            "<p>To try it with realistic data: <code>opdash demo demo-folder</code> then "
-            "<code>opdash serve demo-folder</code>.</p>",
-            sizing_mode="stretch_width",
-        )
-    )
-
-
-def _header_html(catalog: Catalog, stats) -> str:
-    newest = (
-        "newest event " + stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC")
-        if stats.last_event_at
-        else "no events yet"
-    )
-    return (
+    header = pn.pane.HTML(
         '<div class="opdash-header"><span class="opdash-brand">opdash</span>'
-        f'<span class="opdash-folder">{html.escape(catalog.root.name)}</span>'
-        f'<span class="opdash-newest">{html.escape(newest)}</span></div>'
+        f'<span class="opdash-folder">{html.escape(catalog.root.name)}</span></div>',
+        sizing_mode="stretch_width",
+        margin=0,
     )
+    body = pn.pane.HTML(
+        f"<h2>No artifacts in {html.escape(str(catalog.root))}</h2>"
+        "<p>opdash reads a folder laid out like this:</p>"
+        f'<div class="opdash-layout">{html.escape(EMPTY_FOLDER)}</div>'
+        "<p>To try it with realistic data: <code>opdash demo demo-folder</code> then "
+        "<code>opdash serve demo-folder</code>.</p>",
+        sizing_mode="stretch_width",
+    )
+    return pn.Column(header, body, sizing_mode="stretch_width")
 
 
-def _follow_catalog(catalog: Catalog, views: list[Any], seconds: int) -> None:
-    """Redraw this session's views when the shared catalog's data version moves."""
+def session_factory(catalog: Catalog, refresh_seconds: int) -> Callable[[], Any]:
+    return lambda: build_app(catalog, refresh_seconds=refresh_seconds)
 
-    def check() -> None:
-        if catalog.version != views[0].version:
-            for view in views:
-                view.version = catalog.version
 
-    for view in views:
-        view.version = catalog.version
-    pn.state.add_periodic_callback(check, period=max(1, seconds) * 500)
+def schedule_refresh(catalog, seconds: int) -> None:
+    """One refresh per interval for the whole process, on a worker thread (never on the event
+    loop, so sessions stay responsive while new files are read). Sessions notice the new data
+    version on their own and redraw in place."""
+    import asyncio
+
+    async def refresh() -> None:
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, catalog.refresh)
+        except Exception:  # noqa: BLE001  (a failed refresh must not stop the next one)
+            logging.getLogger("opdash").exception("refresh of %s failed", catalog.root)
+
+    pn.state.schedule_task(f"opdash-refresh-{catalog.root}", refresh, period=f"{seconds}s")
 
 
 def _servable() -> None:
     """Entry point under ``panel serve opdash/app.py --args DIR``."""
     folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OPDASH_DIR", "data/demo")
-    build_app(shared_catalog(folder)).servable()
+    refresh = int(os.environ.get("OPDASH_REFRESH", "10"))
+    catalog = shared_catalog(folder)
+    if refresh:
+        schedule_refresh(catalog, refresh)
+    build_app(catalog, refresh_seconds=refresh).servable(title=f"opdash · {catalog.root.name}")
 
 
 if __name__.startswith("bokeh"):

@@ -29,18 +29,18 @@ def serve(folder: str | Path, *, port: int, address: str, show: bool, refresh: i
     check_port_free(address, port)
     import panel as pn
 
-    from opdash.app import build_app, ensure_extensions
+    from opdash.app import ensure_extensions, schedule_refresh, session_factory
 
     catalog = shared_catalog(folder)
     ensure_extensions()
     if refresh:
-        pn.state.schedule_task("opdash-refresh", catalog.refresh, period=f"{refresh}s")
+        schedule_refresh(catalog, refresh)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     print(
         f"opdash: serving {catalog.root} on http://{address}:{port}/", file=sys.stderr, flush=True
     )
     pn.serve(
-        {"/": lambda: build_app(catalog, refresh_seconds=refresh)},
+        {"/": session_factory(catalog, refresh)},
         port=port,
         address=address,
         show=show,

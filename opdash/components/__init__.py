@@ -1,7 +1,25 @@
 """Panel components over a shared catalog; each works alone in a notebook and in the app."""
 
+from opdash.components.activity import ActivityFeed
+from opdash.components.chain import WorkflowChain
+from opdash.components.filters import Filters
 from opdash.components.funnel import FunnelView
+from opdash.components.goals import GoalProgress
 from opdash.components.quality import DataQuality
+from opdash.components.runs import RunsView
 from opdash.components.summary import SummaryBar
+from opdash.components.today import TodayStrip
+from opdash.components.trend import TrendView
 
-__all__ = ["DataQuality", "FunnelView", "SummaryBar"]
+__all__ = [
+    "ActivityFeed",
+    "DataQuality",
+    "Filters",
+    "FunnelView",
+    "GoalProgress",
+    "RunsView",
+    "SummaryBar",
+    "TodayStrip",
+    "TrendView",
+    "WorkflowChain",
+]

@@ -111,8 +111,7 @@ class CatalogView(Viewer):
             if name not in ("name", "catalog", "filters", "version", "active")
         )
         key: tuple = (type(self).__name__, own)
-        if self.uses_filters:
-            key += (self.filters.scope(), self.filters.zone)
+        key += tuple((f, _hashable(getattr(self.filters, f))) for f in self.uses_filters)
         if self.uses_now:
             key += (self.filters.as_of(),)
         return key

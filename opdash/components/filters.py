@@ -7,7 +7,7 @@ URL mirrors it (see ``urlstate``), so every view is a permalink.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import panel as pn
@@ -20,6 +20,15 @@ from opdash.metrics.scope import Scope, choices
 FILTER_NAMES = ("start", "end", "zone", "actors", "event_types", "run", "workflow")
 
 
+class ZoneName(param.String):
+    """An IANA zone name; anything else is refused with the nearest names suggested."""
+
+    def _validate_value(self, val: Any, allow_None: bool) -> None:
+        super()._validate_value(val, allow_None)
+        if val is not None:
+            calendar.zone(val)  # raises UsageError naming the bad zone
+
+
 class Filters(param.Parameterized):
     """Date range (local days, both inclusive), zone, actors, event types, run, workflow."""
 
@@ -29,15 +38,11 @@ class Filters(param.Parameterized):
         allow_None=True,
         doc="Last day shown (local, inclusive). Also the day the Today strip and goals show.",
     )
-    zone = param.String(default="UTC", doc="IANA time zone of days, buckets and 'today'.")
+    zone = ZoneName(default="UTC", doc="IANA time zone of days, buckets and 'today'.")
     actors = param.List(default=[], item_type=str, doc="Only events by these actor ids.")
     event_types = param.List(default=[], item_type=str, doc="Only these event types.")
     run = param.String(default="", doc="Only events of this run id.")
     workflow = param.String(default="", doc="Only events of this workflow id.")
-
-    @param.depends("zone", watch=True)
-    def _check_zone(self) -> None:
-        calendar.zone(self.zone)  # raises UsageError naming the bad zone
 
     def scope(self) -> Scope:
         """The metrics scope: ``[start 00:00, day after end 00:00)`` in the zone."""
@@ -101,13 +106,3 @@ class Filters(param.Parameterized):
 def _keep(options: list[str], chosen: list[str]) -> list[str]:
     """Options with the chosen values kept (a permalink may name a value not in the top list)."""
     return [*options, *(c for c in chosen if c not in options)]
-
-
-def parse_day(text: Any, *, name: str) -> date:
-    """A ``YYYY-MM-DD`` day, or UsageError naming the bad value."""
-    from opdash.errors import UsageError
-
-    try:
-        return date.fromisoformat(str(text))
-    except ValueError:
-        raise UsageError(f"bad {name} '{text}': use a day like 2026-11-20") from None

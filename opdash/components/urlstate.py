@@ -24,21 +24,31 @@ from panel.custom import JSComponent
 
 from opdash.errors import UsageError, did_you_mean
 
+_PARAM_DEFAULT = object()
+
 
 @dataclass(frozen=True)
 class Binding:
+    """``key`` in the URL is ``owner.name``. A value equal to ``default`` (the parameter's own
+    default unless given, e.g. steps a view chose from the data) is left out of the URL."""
+
     key: str
     owner: param.Parameterized
     name: str
+    initial: Any = _PARAM_DEFAULT
 
     @property
     def parameter(self) -> param.Parameter:
         return self.owner.param[self.name]
 
+    @property
+    def default(self) -> Any:
+        return self.parameter.default if self.initial is _PARAM_DEFAULT else self.initial
+
     def encode(self) -> list[str]:
         """The query values of the parameter's current value ([] when it is the default)."""
         value = getattr(self.owner, self.name)
-        if value is None or value == self.parameter.default:
+        if value is None or value == self.default:
             return []
         if isinstance(value, list | tuple):
             return [str(v) for v in value]
@@ -90,25 +100,26 @@ def apply_query(bindings: list[Binding], query: str) -> list[str]:
     A value that cannot be used leaves its parameter at the default; the others still apply.
     """
     values = parse_qs(query.lstrip("?"), keep_blank_values=False)
-    updates: dict[int, tuple[param.Parameterized, dict[str, Any]]] = {}
+    updates: dict[int, tuple[param.Parameterized, dict[str, Any], dict[str, Any]]] = {}
     problems: list[str] = []
     for b in bindings:
         try:
-            value = b.decode(values[b.key]) if b.key in values else b.parameter.default
+            value = b.decode(values[b.key]) if b.key in values else b.default
         except UsageError as exc:
             problems.append(str(exc))
-            value = b.parameter.default
-        updates.setdefault(id(b.owner), (b.owner, {}))[1][b.name] = value
-    for owner, changes in updates.values():
+            value = b.default
+        owner, changes, defaults = updates.setdefault(id(b.owner), (b.owner, {}, {}))
+        changes[b.name], defaults[b.name] = value, b.default
+    for owner, changes, defaults in updates.values():
         try:
             owner.param.update(**changes)
         except Exception as exc:  # noqa: BLE001  (a value a parameter refuses, e.g. a bad zone)
             problems.append(str(exc).splitlines()[0])
-            for name, value in changes.items():
+            for name, value in changes.items():  # one by one: the good ones still apply
                 try:
                     owner.param.update(**{name: value})
                 except Exception:  # noqa: BLE001
-                    owner.param.update(**{name: owner.param[name].default})
+                    owner.param.update(**{name: defaults[name]})
     return problems
 
 

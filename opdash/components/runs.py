@@ -1,0 +1,70 @@
+"""RunsView: every run's status and heartbeat age, and the alerts raised, open ones first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import panel as pn
+
+from opdash.components.base import CatalogView, card_html, empty_card
+from opdash.components.tables import plain_table
+from opdash.metrics.runs import RunsResult, runs
+from opdash.timeutil import format_seconds
+
+
+class RunsView(CatalogView):
+    """Runs as of the page's moment (now, or the end of its last day), filtered to its run."""
+
+    title = "Runs"
+    uses_filters = ("end", "run")
+    uses_now = True
+
+    def data(self) -> RunsResult:
+        return runs(self.catalog, as_of=self.filters.as_of(), run=self.filters.run.strip())
+
+    def draw(self, result: RunsResult) -> Any:
+        if not result.runs:
+            return empty_card(
+                "No runs", "Runs appear here from runs/<run_id>/run.json in the artifact folder."
+            )
+        open_alerts = sum(1 for a in result.alerts if a.open)
+        summary = (
+            f"{len(result.runs):,} runs · {open_alerts:,} open alerts · as of "
+            f"{result.as_of:%Y-%m-%d %H:%M} UTC"
+        )
+        tone = "warning" if open_alerts else "ok"
+        run_frame = pd.DataFrame(
+            {
+                "run": [r.run_id for r in result.runs],
+                "name": [r.name or "" for r in result.runs],
+                "kind": [r.kind or "" for r in result.runs],
+                "status": [r.status or "" for r in result.runs],
+                "started": [_when(r.started_at) for r in result.runs],
+                "last heartbeat": [_when(r.heartbeat_at) for r in result.runs],
+                "heartbeat age": [format_seconds(r.heartbeat_age_seconds) for r in result.runs],
+                "events": [r.events for r in result.runs],
+                "open alerts": [r.open_alerts for r in result.runs],
+            }
+        )
+        parts: list[Any] = [
+            pn.pane.HTML(card_html("Runs", summary, tone=tone), sizing_mode="stretch_width"),
+            plain_table(run_frame),
+        ]
+        if result.alerts:
+            alert_frame = pd.DataFrame(
+                {
+                    "state": ["open" if a.open else "resolved" for a in result.alerts],
+                    "severity": [a.severity or "" for a in result.alerts],
+                    "title": [a.title or "" for a in result.alerts],
+                    "run": [a.run_id for a in result.alerts],
+                    "raised": [_when(a.raised_at) for a in result.alerts],
+                    "resolved": [_when(a.resolved_at) if not a.open else "" for a in result.alerts],
+                }
+            )
+            parts += [pn.pane.HTML("<h3>Alerts</h3>"), plain_table(alert_frame, max_height=360)]
+        return pn.Column(*parts, sizing_mode="stretch_width")
+
+
+def _when(value: Any) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "–"
