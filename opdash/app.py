@@ -204,9 +204,9 @@ class Dashboard(param.Parameterized):
             self.param.page,
             options={title: name for name, title in PAGES.items()},
             orientation="vertical",
-            button_type="primary",
-            button_style="outline",
-            name="",
+            color="primary",
+            variant="outline",
+            label="",
             sizing_mode="stretch_width",
         )
 

@@ -287,13 +287,16 @@ def test_rows_newer_than_the_last_look_are_marked(folder: Path) -> None:
     catalog = opdash.open(folder)
     view = ActivityFeed(catalog, limit=10)
 
+    tables: list[pn.widgets.Tabulator] = []
+
     def look() -> tuple[str, pd.DataFrame]:
         layout = view.draw(view.cached_data())
-        table = layout.select(pn.widgets.Tabulator)[0]
-        return html_panes(layout)[0], table.value
+        tables.append(layout.select(pn.widgets.Tabulator)[0])
+        return html_panes(layout)[0], tables[-1].value
 
     header, frame = look()
     assert "new since" not in header and "new" not in frame.columns  # first look: none
+    tables[-1].expanded = [1]  # a10's payload is open…
 
     write_lines(path, [*first, ev("b1", "t", 3600), ev("b2", "t", 3600), ev("b0", "t", 30)])
     catalog.refresh()
@@ -302,6 +305,8 @@ def test_rows_newer_than_the_last_look_are_marked(folder: Path) -> None:
     assert "2 new since last look" in header  # b0 is older than what was seen
     assert list(frame["new"]) == ["new", "new"] + [""] * 8
     assert list(frame["time"])[:2] == [f"{T0 + timedelta(hours=1):%Y-%m-%d %H:%M:%S} UTC"] * 2
+    assert tables[-1].expanded == [3]  # …and stays open, two rows lower
+    assert "a10" in tables[-1].row_content(frame.iloc[3]).object
 
     view.chain = "w1"  # a redraw of the same data keeps the marks
     header, frame = look()

@@ -159,7 +159,9 @@ def test_result_cache_computes_once_per_key_and_version() -> None:
         return 42
 
     out: list[int] = []
-    threads = [threading.Thread(target=lambda: out.append(cache.get("k", 1, slow))) for _ in range(5)]
+    threads = [
+        threading.Thread(target=lambda: out.append(cache.get("k", 1, slow))) for _ in range(5)
+    ]
     for t in threads:
         t.start()
     for t in threads:

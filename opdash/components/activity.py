@@ -49,6 +49,8 @@ class ActivityFeed(CatalogView):
         super().__init__(catalog=catalog, filters=filters, **params)
         #: (scope, newest event key, baseline key) of this instance's last draw.
         self._look: tuple[Scope, tuple | None, tuple | None] | None = None
+        #: Event ids whose payload is open: they stay open when the feed redraws.
+        self._expanded: set[str] = set()
 
     def data(self) -> ActivityResult:
         """The newest ``limit`` events in the page's scope, and how many there are in all."""
@@ -60,9 +62,9 @@ class ActivityFeed(CatalogView):
         return (base[0], tuple(p for p in base[1] if p[0] != "chain"), *base[2:])
 
     def controls(self) -> pn.Row:
-        limit = pn.widgets.IntInput.from_param(self.param.limit, name="Newest events", step=10)
+        limit = pn.widgets.IntInput.from_param(self.param.limit, label="Newest events", step=10)
         workflow = pn.widgets.TextInput.from_param(
-            self.param.chain, name="Open chain of workflow", placeholder="e.g. wf-0042"
+            self.param.chain, label="Open chain of workflow", placeholder="e.g. wf-0042"
         )
         return pn.Row(limit, workflow, sizing_mode="stretch_width")
 
@@ -104,8 +106,16 @@ class ActivityFeed(CatalogView):
         frame = feed_frame(result.events, fresh)
         events = result.events
         table = plain_table(
-            frame, max_height=520, row_content=lambda row: payload_pane(events[int(row.name)])
+            frame,
+            max_height=520,
+            row_content=lambda row: payload_pane(events[int(row.name)]),
+            expanded=[i for i, e in enumerate(events) if e.event_id in self._expanded],
         )
+
+        def remember_expanded(event: Any) -> None:
+            self._expanded = {events[i].event_id for i in event.new if 0 <= i < len(events)}
+
+        table.param.watch(remember_expanded, "expanded")
 
         def open_chain(event: Any) -> None:
             if event.column == "workflow" and 0 <= event.row < len(events):

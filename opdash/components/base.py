@@ -94,7 +94,6 @@ class CatalogView(Viewer):
         super().__init__(catalog=catalog, filters=filters or Filters(), **params)
         if self.uses_filters:
             self.filters.param.watch(self._filters_changed, list(self.uses_filters))
-        self._stale = False
 
     # -- what subclasses provide -------------------------------------------------------------
     def data(self) -> Any:
@@ -138,7 +137,6 @@ class CatalogView(Viewer):
 
     async def _render_async(self) -> Any:
         if not self.active:
-            self._stale = True
             raise param.Skip
         loop = asyncio.get_running_loop()
         try:

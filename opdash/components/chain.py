@@ -53,7 +53,7 @@ class WorkflowChain(CatalogView):
 
     def controls(self) -> pn.widgets.TextInput:
         return pn.widgets.TextInput.from_param(
-            self.param.workflow_id, name="Workflow id", placeholder="e.g. wf-0042"
+            self.param.workflow_id, label="Workflow id", placeholder="e.g. wf-0042"
         )
 
     def draw(self, result: ChainResult | None) -> Any:
@@ -71,10 +71,10 @@ class WorkflowChain(CatalogView):
 def totals_html(result: ChainResult) -> str:
     """The workflow id and its totals as one escaped line."""
     parts = [
-        f"{result.events:,} events",
+        _count(result.events, "event"),
         f"span {human_duration(result.duration_seconds)}",
-        f"{len(result.roots):,} roots",
-        f"{result.orphans:,} orphans",
+        _count(len(result.roots), "root"),
+        _count(result.orphans, "orphan"),
         f"{result.cycle_events:,} on parent loops",
         f"max depth {result.max_depth:,}",
     ]
@@ -160,6 +160,10 @@ def chain_chart(nodes: list[ChainEvent]) -> hv.Overlay:
         toolbar=None,
         title="",
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _indented(node: ChainEvent) -> str:

@@ -75,30 +75,30 @@ class Filters(param.Parameterized):
         types = [c.value for c in choices(catalog, "event_types")]
         runs = [c.value for c in choices(catalog, "run")]
         widgets = [
-            pn.widgets.DatePicker.from_param(self.param.start, name="From (local day)"),
-            pn.widgets.DatePicker.from_param(self.param.end, name="To (local day, inclusive)"),
+            pn.widgets.DatePicker.from_param(self.param.start, label="From (local day)"),
+            pn.widgets.DatePicker.from_param(self.param.end, label="To (local day, inclusive)"),
             pn.widgets.AutocompleteInput.from_param(
                 self.param.zone,
-                name="Time zone",
+                label="Time zone",
                 options=calendar.zone_names(),
                 search_strategy="includes",
                 min_characters=1,
                 restrict=True,
             ),
             pn.widgets.MultiChoice.from_param(
-                self.param.actors, name="Actors", options=_keep(actors, self.actors)
+                self.param.actors, label="Actors", options=_keep(actors, self.actors)
             ),
             pn.widgets.MultiChoice.from_param(
-                self.param.event_types, name="Event types", options=_keep(types, self.event_types)
+                self.param.event_types, label="Event types", options=_keep(types, self.event_types)
             ),
             pn.widgets.Select.from_param(
-                self.param.run, name="Run", options={"All runs": "", **{r: r for r in runs}}
+                self.param.run, label="Run", options={"All runs": "", **{r: r for r in runs}}
             ),
             pn.widgets.TextInput.from_param(
-                self.param.workflow, name="Workflow id", placeholder="e.g. wf-0042"
+                self.param.workflow, label="Workflow id", placeholder="e.g. wf-0042"
             ),
         ]
-        clear = pn.widgets.Button(name="Clear filters", button_type="light")
+        clear = pn.widgets.Button(label="Clear filters", color="light")
         clear.on_click(lambda _event: self.reset())
         return pn.Column(*widgets, clear, sizing_mode="stretch_width")
 

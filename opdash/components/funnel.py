@@ -79,18 +79,18 @@ class FunnelView(CatalogView):
         steps = pn.widgets.MultiChoice.from_param(
             self.param.steps,
             options=[*dict.fromkeys(self.steps), *rest],
-            name="Steps (in order; remove and re-add to move one last)",
+            label="Steps (in order; remove and re-add to move one last)",
             sizing_mode="stretch_width",
         )
         order = pn.widgets.RadioButtonGroup.from_param(
-            self.param.order, button_type="primary", button_style="outline", name="Order"
+            self.param.order, color="primary", variant="outline", label="Order"
         )
         window = pn.widgets.TextInput.from_param(
-            self.param.window, name="Window (e.g. 90m, 6h, 14d)", width=170
+            self.param.window, label="Window (e.g. 90m, 6h, 14d)", width=170
         )
         breakdown = pn.widgets.TextInput.from_param(
             self.param.breakdown,
-            name="Breakdown by",
+            label="Breakdown by",
             placeholder="e.g. actor.id, payload.symbol",
             width=220,
         )
@@ -146,12 +146,17 @@ class FunnelView(CatalogView):
         table = plain_table(frame, max_height=320)
         parts: list[Any] = [heading]
         if self.by == DEFAULT_BY:
-            table.on_click(lambda event: setattr(self, "chain", frame.iloc[event.row, 0]))
+            table.on_click(lambda event: self._open_chain(event, frame))
             parts.append(pn.pane.HTML("<p>Click a workflow to open its chain.</p>"))
         parts.append(table)
         if self.chain:
             parts.append(guarded("Workflow chain", self._chain_view))
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def _open_chain(self, event: Any, frame: pd.DataFrame) -> None:
+        """A click on a workflow id (the first column) opens that workflow's chain."""
+        if event.column == frame.columns[0] and event.row is not None:
+            self.chain = str(frame.iloc[event.row, 0])
 
     def _chain_view(self) -> Any:
         from opdash.components.chain import WorkflowChain

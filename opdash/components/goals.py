@@ -8,7 +8,9 @@ which the app adds to the page); every text from the goals file or the data is e
 from __future__ import annotations
 
 import html
+from collections.abc import Hashable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import panel as pn
@@ -81,6 +83,11 @@ class GoalProgress(CatalogView):
         """The goals of ``goals.yaml`` evaluated at the page's moment (UsageError if invalid)."""
         return goals(self.catalog, as_of=self.filters.as_of())
 
+    def key(self) -> Hashable:
+        """The base key plus the goals file's size and modification time: the file is not part
+        of the catalog's data version, so an edited goals.yaml must not hit a stale answer."""
+        return (*super().key(), _file_stamp(Path(self.catalog.root) / GOALS_FILE))
+
     def controls(self) -> pn.Column:
         """No choices of its own: the goals file and the page's last day decide everything."""
         return pn.Column(sizing_mode="stretch_width")
@@ -89,6 +96,14 @@ class GoalProgress(CatalogView):
         if not result.goals:
             return pn.pane.HTML(no_goals_html(result, self.catalog), sizing_mode="stretch_width")
         return pn.pane.HTML(goals_html(result), sizing_mode="stretch_width")
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 # -- drawing ------------------------------------------------------------------------------------

@@ -112,25 +112,25 @@ class TrendView(CatalogView):
     def controls(self) -> pn.Column:
         """Widgets bound to the parameters: interval, metric, breakdown, rolling mean, compare."""
         interval = pn.widgets.RadioButtonGroup.from_param(
-            self.param.interval, button_type="primary", button_style="outline", name="Interval"
+            self.param.interval, color="primary", variant="outline", label="Interval"
         )
         metric = pn.widgets.TextInput.from_param(
             self.param.metric,
-            name="Metric",
+            label="Metric",
             placeholder="count, unique[:PATH], sum:PATH, avg:PATH",
             width=260,
         )
         breakdown = pn.widgets.TextInput.from_param(
             self.param.breakdown,
-            name="Breakdown by",
+            label="Breakdown by",
             placeholder="e.g. actor.id, payload.symbol",
             width=220,
         )
         rolling = pn.widgets.IntInput.from_param(
-            self.param.rolling, name="Rolling mean (buckets, 0 = off)", start=0, width=200
+            self.param.rolling, label="Rolling mean (buckets, 0 = off)", start=0, width=200
         )
         compare = pn.widgets.Checkbox.from_param(
-            self.param.compare, name="Compare with the previous period"
+            self.param.compare, label="Compare with the previous period"
         )
         return pn.Column(
             pn.Row(pn.Column("Interval", interval), metric, breakdown),
@@ -183,11 +183,13 @@ def metric_label(result: TrendResult) -> str:
 
 def caption(result: TrendResult) -> str:
     """'events per day in Europe/Berlin, 2026-10-24 – 2026-10-26' and the extras drawn."""
-    last = result.until - timedelta(microseconds=1)
+    last = (result.until - timedelta(microseconds=1)).astimezone(result.since.tzinfo)
+    if result.interval == "hour" and result.series:
+        last = result.series[0].buckets[-1].start  # the last hour, not its last minute
     fmt = BUCKET_FORMATS[result.interval]
     text = (
         f"{metric_label(result)} per {result.interval} in {result.tz}, "
-        f"{result.since.strftime(fmt)} – {last.astimezone(result.since.tzinfo).strftime(fmt)}"
+        f"{result.since.strftime(fmt)} – {last.strftime(fmt)}"
     )
     if result.breakdown:
         text += f", by {result.breakdown}"
@@ -199,12 +201,19 @@ def caption(result: TrendResult) -> str:
 
 
 def _empty_reason(result: TrendResult) -> str:
-    types = ", ".join(dict.fromkeys(s.event_type for s in result.series)) or ", ".join(
-        result.missing_event_types
-    )
-    kind = result.metric.partition(":")[0]
-    what = "events" if kind in ("count", "unique") else f"events with a numeric {result.metric}"
-    return f"No {what} of {types or 'these types'} in the chosen range and filters."
+    types = list(dict.fromkeys(s.event_type for s in result.series)) or result.missing_event_types
+    named = ", ".join(types) or "these types"
+    kind, _, path = result.metric.partition(":")
+    if kind == "count":
+        return f"No events of {named} in the chosen range and filters."
+    if kind == "unique":
+        return f"No events of {named} with a {result.by} in the chosen range and filters."
+    if kind == "sum":
+        return (
+            f"Every bucket is 0: no events of {named} with a numeric {path} in the chosen range "
+            "and filters (or their values add up to 0 in every bucket)."
+        )
+    return f"No events of {named} with a numeric {path} in the chosen range and filters."
 
 
 def _wall(start: datetime) -> datetime:

@@ -54,14 +54,11 @@ class ActivityResult:
 
 def activity(catalog, scope: Scope | None = None, *, limit: int = DEFAULT_LIMIT) -> ActivityResult:
     """The newest events in ``scope`` (its time range included), newest first."""
-    if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise UsageError(f"bad limit '{limit}': use a whole number from 1 to {MAX_LIMIT}")
     events = filter_events(catalog.table("events"), scope or Scope(), with_time=True)
-    totals = events.aggregate(total=events.count(), newest=events.occurred_at.max()).execute()
-    total = int(totals["total"].iloc[0])
-    if total == 0:
-        return ActivityResult(events=[], total=0, newest_at=None)
-    newest = events.order_by([events.occurred_at.desc(), events.event_id.desc()]).limit(limit)
+    # one query: the total comes from the same snapshot as the rows
+    newest = events.order_by([events.occurred_at.desc(), events.event_id.desc()])
     rows = (
         newest.select(
             "event_id",
@@ -73,16 +70,19 @@ def activity(catalog, scope: Scope | None = None, *, limit: int = DEFAULT_LIMIT)
             "run_id",
             payload=newest.payload.cast("string"),
             source_file=newest.source_file,
+            total=newest.count().over(),  # every row in scope, before the limit
         )
+        .limit(limit)
         .to_pyarrow()
         .to_pylist()
     )
+    if not rows:
+        return ActivityResult(events=[], total=0, newest_at=None)
+    total = rows[0].pop("total")
+    for row in rows[1:]:
+        del row["total"]
     return ActivityResult(
-        events=[ActivityEvent(**_plain(r)) for r in rows],
-        total=total,
+        events=[ActivityEvent(**row) for row in rows],
+        total=int(total),
         newest_at=rows[0]["occurred_at"],
     )
-
-
-def _plain(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (None if v is None else v) for k, v in row.items()}

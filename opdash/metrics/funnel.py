@@ -387,13 +387,21 @@ def _sequence(
     *,
     every_type: bool,
     also: list[str] = (),
+    span: tuple[datetime | None, datetime | None] = (None, None),
 ) -> ibis.Table:
     """Each entity's events numbered in funnel order (time, earliest matching step, event id).
 
     Only step events (plus ``also`` types) are kept unless ``every_type``: dropping other events
     does not change the relative order of the rest. ``carry`` columns ride along (breakdowns).
+    Events outside ``span`` (see ``_span``) cannot be on any chain and are dropped first, so
+    a narrow date range sorts only its own events.
     """
     base = events.mutate(entity=entity, **carry).filter(lambda t: t.entity.notnull())
+    low, high = span
+    if low is not None:
+        base = base.filter(base.occurred_at >= low)
+    if high is not None:
+        base = base.filter(base.occurred_at <= high)
     if not every_type:
         base = base.filter(base.event_type.isin(list(dict.fromkeys([*steps, *also]))))
     first_index = {t: i for i, t in reversed(list(enumerate(steps)))}
@@ -415,6 +423,18 @@ def _sequence(
     )
 
 
+def _span(spec: _FunnelSpec) -> tuple[datetime | None, datetime | None]:
+    """Where a chain of this funnel can lie: from ``since`` to ``until`` plus the window.
+
+    A chain starts at a step-1 event in ``[since, until)`` and ends within the window after it.
+    Dropping events outside keeps the relative order of the rest (time comes first in it), and
+    an event after the span is never within the window of a chain, so every chain, strict ones
+    included, is unchanged.
+    """
+    high = spec.until + timedelta(seconds=spec.window_s) if spec.until is not None else None
+    return spec.since, high
+
+
 def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
     if since is not None:
         table = table.filter(table[us] >= to_micros(since))
@@ -427,9 +447,17 @@ def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.T
     """One row per entity: its level and, for ordered/strict, its chosen chain."""
     steps = spec.steps
     if spec.order == "unordered":
-        seq = _sequence(events, entity, steps, carry, every_type=False)
+        seq = _sequence(events, entity, steps, carry, every_type=False, span=_span(spec))
         return _unordered_levels(seq, spec)
-    seq = _sequence(events, entity, steps, carry, every_type=spec.order == "strict", also=also)
+    seq = _sequence(
+        events,
+        entity,
+        steps,
+        carry,
+        every_type=spec.order == "strict",
+        also=also,
+        span=_span(spec),
+    )
     starts = seq.filter(seq.event_type == steps[0])
     chain = _in_range(starts, "us", spec.since, spec.until).select(
         "entity", "multi", *carry, p1="pos", u1="us"
@@ -518,7 +546,13 @@ def _unordered_levels(seq, spec: _FunnelSpec) -> ibis.Table:
 def _without_excluded(levels, events, entity, spec: _FunnelSpec, excludes: list[str]):
     """Chosen chains with no excluded event strictly between their first and last step."""
     seq = _sequence(
-        events, entity, spec.steps, {}, every_type=spec.order == "strict", also=excludes
+        events,
+        entity,
+        spec.steps,
+        {},
+        every_type=spec.order == "strict",
+        also=excludes,
+        span=_span(spec),
     )
     bad = seq.filter(seq.event_type.isin(excludes)).select(e_x="entity", pos_x="pos")
     return levels.anti_join(
