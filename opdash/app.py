@@ -109,7 +109,7 @@ class Dashboard(param.Parameterized):
                 heading("Goals"),
                 add(GoalProgress(c, filters=f), False),
                 heading("Operator loop funnel"),
-                add(FunnelView(c, filters=f), False),
+                add(FunnelView(c, filters=f, details=False), False),
             ]
         elif page == "funnels":
             funnel = add(FunnelView(c, filters=f))
@@ -171,6 +171,7 @@ class Dashboard(param.Parameterized):
             return
         self._version = version
         self.header.object = self._header_html()
+        self.filters.refresh_choices(self.catalog)
         for view, _ in self._views.get(self.page, []):
             view.version = version
 
@@ -269,6 +270,14 @@ def session_factory(catalog: Catalog, refresh_seconds: int) -> Callable[[], Any]
     return lambda: build_app(catalog, refresh_seconds=refresh_seconds)
 
 
+def refresh_and_warm(catalog: Catalog) -> None:
+    """Read what changed, then compute what every session asks for first (header counts,
+    filter choices) here on the worker thread rather than on the event loop."""
+    catalog.refresh()
+    catalog.stats()
+    Filters.choices(catalog)
+
+
 def schedule_refresh(catalog, seconds: int) -> None:
     """One refresh per interval for the whole process, on a worker thread (never on the event
     loop, so sessions stay responsive while new files are read). Sessions notice the new data
@@ -277,7 +286,7 @@ def schedule_refresh(catalog, seconds: int) -> None:
 
     async def refresh() -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, catalog.refresh)
+            await asyncio.get_running_loop().run_in_executor(None, refresh_and_warm, catalog)
         except Exception:  # noqa: BLE001  (a failed refresh must not stop the next one)
             logging.getLogger("opdash").exception("refresh of %s failed", catalog.root)
 

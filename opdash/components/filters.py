@@ -69,11 +69,21 @@ class Filters(param.Parameterized):
     def reset(self) -> None:
         self.param.update(**{name: self.param[name].default for name in FILTER_NAMES})
 
+    @staticmethod
+    def choices(catalog) -> tuple[list[str], list[str], list[str]]:
+        """Actors, event types and runs present (cached per data version), most frequent first."""
+        return tuple(
+            [c.value for c in choices(catalog, dimension)]
+            for dimension in ("actors", "event_types", "run")
+        )
+
     def controls(self, catalog) -> pn.Column:
         """Sidebar widgets bound to these filters; choices come from the data present."""
-        actors = [c.value for c in choices(catalog, "actors")]
-        types = [c.value for c in choices(catalog, "event_types")]
-        runs = [c.value for c in choices(catalog, "run")]
+        actors = pn.widgets.MultiChoice.from_param(self.param.actors, label="Actors")
+        types = pn.widgets.MultiChoice.from_param(self.param.event_types, label="Event types")
+        run = pn.widgets.Select.from_param(self.param.run, label="Run")
+        self._choice_widgets = (actors, types, run)
+        self.refresh_choices(catalog)
         widgets = [
             pn.widgets.DatePicker.from_param(self.param.start, label="From (local day)"),
             pn.widgets.DatePicker.from_param(self.param.end, label="To (local day, inclusive)"),
@@ -85,15 +95,9 @@ class Filters(param.Parameterized):
                 min_characters=1,
                 restrict=True,
             ),
-            pn.widgets.MultiChoice.from_param(
-                self.param.actors, label="Actors", options=_keep(actors, self.actors)
-            ),
-            pn.widgets.MultiChoice.from_param(
-                self.param.event_types, label="Event types", options=_keep(types, self.event_types)
-            ),
-            pn.widgets.Select.from_param(
-                self.param.run, label="Run", options={"All runs": "", **{r: r for r in runs}}
-            ),
+            actors,
+            types,
+            run,
             pn.widgets.TextInput.from_param(
                 self.param.workflow, label="Workflow id", placeholder="e.g. wf-0042"
             ),
@@ -101,6 +105,20 @@ class Filters(param.Parameterized):
         clear = pn.widgets.Button(label="Clear filters", color="light")
         clear.on_click(lambda _event: self.reset())
         return pn.Column(*widgets, clear, sizing_mode="stretch_width")
+
+    def refresh_choices(self, catalog) -> None:
+        """Offer the actors, types and runs present now (new ones arrive with live data)."""
+        widgets = getattr(self, "_choice_widgets", None)
+        if widgets is None:
+            return
+        actors, types, runs = self.choices(catalog)
+        actor_widget, type_widget, run_widget = widgets
+        actor_widget.options = _keep(actors, self.actors)
+        type_widget.options = _keep(types, self.event_types)
+        run_widget.options = {
+            "All runs": "",
+            **{r: r for r in _keep(runs, [self.run] if self.run else [])},
+        }
 
 
 def _keep(options: list[str], chosen: list[str]) -> list[str]:

@@ -45,8 +45,10 @@ class FunnelView(CatalogView):
     title = "Funnel"
     uses_filters = ("start", "end", "zone", "actors", "run", "workflow")
 
-    def __init__(self, catalog=None, filters=None, **params: Any) -> None:
+    def __init__(self, catalog=None, filters=None, *, details: bool = True, **params: Any) -> None:
+        """``details=False`` draws the chart and table only (the Overview's summary)."""
         super().__init__(catalog=catalog, filters=filters, **params)
+        self.details = details
         if not self.steps and catalog is not None:
             self.steps = default_steps(catalog.event_types())
 
@@ -111,8 +113,10 @@ class FunnelView(CatalogView):
             )
         frame = funnel_frame(result)
         table = funnel_table(frame)
-        table.on_click(lambda event: self.param.update(dropped_at=int(event.row) + 1, chain=""))
         parts: list[Any] = [funnel_chart(frame), table]
+        if not self.details:
+            return pn.Column(*parts, sizing_mode="stretch_width")
+        table.on_click(lambda event: self.param.update(dropped_at=int(event.row) + 1, chain=""))
         if result.missing_event_types:
             missing = ", ".join(result.missing_event_types)
             parts.append(empty_card("Steps with no events at all", missing))
