@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,36 +26,46 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def opdash_serve(folder: Path, *extra: str, timeout: float = 60) -> Iterator[str]:
-    """Start ``opdash serve folder`` on a free port; yield its URL; stop it afterwards."""
+def opdash_serve(
+    folder: Path, *extra: str, timeout: float = 60, ready_query: str = ""
+) -> Iterator[str]:
+    """Start ``opdash serve folder`` on a free port; yield its URL; stop it afterwards.
+
+    It is ready when ``URL + ready_query`` answers 200; that first request builds a session of
+    that page, so a cheap page (``?page=quality``) leaves the server idle sooner than the
+    Overview, whose first answers take seconds on a cold catalog.
+    """
     port = free_port()
     cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", str(port), *extra]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
-    )
     url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"opdash serve exited early:\n{proc.stdout.read()}")
-            try:
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("opdash serve did not answer in time")
-            time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
+    # its output goes to a file, not a pipe: nobody reads a pipe while the tests run, and a
+    # server that logs enough would block on a full one
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
         try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+            deadline = time.monotonic() + timeout
+            while True:
+                if proc.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"opdash serve exited early:\n{log.read()}")
+                try:
+                    with urllib.request.urlopen(url + ready_query, timeout=5) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("opdash serve did not answer in time")
+                time.sleep(0.2)
+            yield url
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 def chromium_path() -> str:
@@ -63,3 +76,27 @@ def chromium_path() -> str:
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+def copy_demo(dest: Path) -> Path:
+    """A private copy of the demo folder at ``dest`` (tests that add files must not touch DEMO)."""
+    shutil.copytree(DEMO, dest)
+    return dest
+
+
+def append_lines(path: Path, *records: dict | str) -> Path:
+    """Append whole JSON lines to ``path`` as an exporter would (dicts are dumped, str as is).
+
+    Each call is one write of complete lines, so a reader never sees half a record; a file
+    that does not end with a newline gets one first.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lead = ""
+    if path.exists() and path.stat().st_size:
+        with path.open("rb") as fh:
+            fh.seek(-1, os.SEEK_END)
+            lead = "" if fh.read(1) == b"\n" else "\n"
+    text = "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(lead + text)
+    return path

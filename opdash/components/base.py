@@ -142,8 +142,21 @@ class CatalogView(Viewer):
         try:
             data = await loop.run_in_executor(_EXECUTOR, self.cached_data)
         except Exception as exc:  # noqa: BLE001
-            return error_card(self.title, exc)
-        return guarded(self.title, lambda: self.draw(data))
+            view = error_card(self.title, exc)
+        else:
+            view = guarded(self.title, lambda: self.draw(data))
+        await _page_loaded()
+        return view
+
+
+async def _page_loaded() -> None:
+    """Wait until the browser has the page: Panel 1.9 drops model changes made between the
+    first pull of the document and the browser's ready message, which left views blank."""
+    if pn.state.loaded:
+        return
+    done = asyncio.get_running_loop().create_future()
+    pn.state.onload(lambda: done.done() or done.set_result(None))
+    await done
 
 
 def _hashable(value: Any) -> Hashable:

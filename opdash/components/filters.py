@@ -7,6 +7,7 @@ URL mirrors it (see ``urlstate``), so every view is a permalink.
 
 from __future__ import annotations
 
+import html
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,12 +114,18 @@ class Filters(param.Parameterized):
             return
         actors, types, runs = self.choices(catalog)
         actor_widget, type_widget, run_widget = widgets
-        actor_widget.options = _keep(actors, self.actors)
-        type_widget.options = _keep(types, self.event_types)
+        actor_widget.options = text_options(_keep(actors, self.actors))
+        type_widget.options = text_options(_keep(types, self.event_types))
         run_widget.options = {
             "All runs": "",
-            **{r: r for r in _keep(runs, [self.run] if self.run else [])},
+            **text_options(_keep(runs, [self.run] if self.run else [])),
         }
+
+
+def text_options(values: list[str]) -> dict[str, str]:
+    """Option labels escaped, values raw: Bokeh's MultiChoice (choices.js) renders its labels
+    as HTML, and these come from the data."""
+    return {html.escape(v): v for v in values}
 
 
 def _keep(options: list[str], chosen: list[str]) -> list[str]:

@@ -11,6 +11,7 @@ import panel as pn
 import param
 
 from opdash.components.base import CatalogView, empty_card, guarded
+from opdash.components.filters import text_options
 from opdash.components.tables import plain_table
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
 from opdash.metrics.scope import scoped
@@ -80,7 +81,7 @@ class FunnelView(CatalogView):
         rest = sorted(set(options) - set(self.steps))
         steps = pn.widgets.MultiChoice.from_param(
             self.param.steps,
-            options=[*dict.fromkeys(self.steps), *rest],
+            options=text_options([*dict.fromkeys(self.steps), *rest]),
             label="Steps (in order; remove and re-add to move one last)",
             sizing_mode="stretch_width",
         )
