@@ -124,7 +124,8 @@ class Dashboard(param.Parameterized):
                 add(GoalProgress(c, filters=f), False),
             ]
         elif page == "activity":
-            parts = [heading("Activity"), add(ActivityFeed(c, filters=f))]
+            feed = add(ActivityFeed(c, filters=f))
+            parts = [heading("Activity"), feed.controls(), feed]
         elif page == "runs":
             parts = [heading("Runs and alerts"), add(RunsView(c, filters=f))]
         else:
