@@ -72,7 +72,6 @@ import math
 import os
 import platform
 import re
-import shutil
 import socket
 import statistics
 import subprocess
@@ -316,13 +315,27 @@ def prepare_folder(data: Path, goals: bool) -> Path:
         return data
     folder = data.with_name(data.name + "-ui")
     events = folder / "events"
-    if events.exists():
-        shutil.rmtree(events)
+    # Updated in place, each step atomic: another run may be serving this folder right now,
+    # and a file that vanishes for a moment fails its queries.
+    wanted = {}
     for src in sorted((data / "events").rglob("*.parquet")):
-        dest = events / src.relative_to(data / "events")
+        wanted[events / src.relative_to(data / "events")] = src.resolve()
+    for dest, src in wanted.items():
         dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.symlink_to(src.resolve())
-    (folder / "goals.yaml").write_text(GOALS_YAML)
+        if dest.is_symlink() and dest.resolve() == src:
+            continue
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+        tmp.unlink(missing_ok=True)
+        tmp.symlink_to(src)
+        os.replace(tmp, dest)
+    for stale in events.rglob("*.parquet"):
+        if stale not in wanted and stale.is_symlink():
+            stale.unlink()
+    goals_file = folder / "goals.yaml"
+    if not goals_file.exists() or goals_file.read_text() != GOALS_YAML:
+        tmp = folder / f".goals.yaml.{os.getpid()}.tmp"
+        tmp.write_text(GOALS_YAML)
+        os.replace(tmp, goals_file)
     return folder
 
 
