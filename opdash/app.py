@@ -104,12 +104,13 @@ class Dashboard(param.Parameterized):
             return view
 
         if page == "overview":
+            today, goals, funnel = overview_views(c, f)
             parts = [
-                add(TodayStrip(c, filters=f), False),
+                add(today, False),
                 heading("Goals"),
-                add(GoalProgress(c, filters=f), False),
+                add(goals, False),
                 heading("Operator loop funnel"),
-                add(FunnelView(c, filters=f, details=False), False),
+                add(funnel, False),
             ]
         elif page == "funnels":
             funnel = add(FunnelView(c, filters=f))
@@ -229,6 +230,15 @@ class Dashboard(param.Parameterized):
         )
 
 
+def overview_views(catalog: Catalog, filters: Filters) -> list[CatalogView]:
+    """The Overview's views: the day so far, the goals and the loop funnel's summary."""
+    return [
+        TodayStrip(catalog, filters=filters),
+        GoalProgress(catalog, filters=filters),
+        FunnelView(catalog, filters=filters, details=False),
+    ]
+
+
 def view_choices(view: CatalogView) -> list[str]:
     """A view's own parameters (what it lets the operator choose), in declaration order."""
     shared = set(CatalogView.param) | {"name"}
@@ -275,8 +285,21 @@ def refresh_and_warm(catalog: Catalog) -> None:
     """Read what changed, then compute what every session asks for first (header counts,
     filter choices) here on the worker thread rather than on the event loop."""
     catalog.refresh()
+    warm(catalog)
+
+
+def warm(catalog: Catalog) -> None:
+    """Compute what a new session asks for first, so opening the dashboard is a cache hit:
+    header counts, filter choices and the Overview with no filters. Today's answer moves with
+    the minute; running this each interval keeps it computed here, not in a session."""
     catalog.stats()
     Filters.choices(catalog)
+    if catalog.stats().events:
+        for view in overview_views(catalog, Filters()):
+            try:
+                view.cached_data()
+            except Exception:  # noqa: BLE001  (the session shows the error card; keep warming)
+                logging.getLogger("opdash").debug("warming %s failed", view.title, exc_info=True)
 
 
 def schedule_refresh(catalog, seconds: int) -> None:
@@ -294,11 +317,34 @@ def schedule_refresh(catalog, seconds: int) -> None:
     pn.state.schedule_task(f"opdash-refresh-{catalog.root}", refresh, period=f"{seconds}s")
 
 
+_WARMING: set = set()
+
+
+def start_warming(catalog: Catalog) -> None:
+    """Warm the caches once at start, on a thread: the first visitor need not wait for it
+    (a session asking for an answer being computed waits for that one computation). Once
+    per catalog: ``panel serve`` runs the app script for every session."""
+    import threading
+
+    if catalog.root in _WARMING:
+        return
+    _WARMING.add(catalog.root)
+
+    def run() -> None:
+        try:
+            warm(catalog)
+        except Exception:  # noqa: BLE001
+            logging.getLogger("opdash").exception("warming %s failed", catalog.root)
+
+    threading.Thread(target=run, name="opdash-warm", daemon=True).start()
+
+
 def _servable() -> None:
     """Entry point under ``panel serve opdash/app.py --args DIR``."""
     folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OPDASH_DIR", "data/demo")
     refresh = int(os.environ.get("OPDASH_REFRESH", "10"))
     catalog = shared_catalog(folder)
+    start_warming(catalog)
     if refresh:
         schedule_refresh(catalog, refresh)
     build_app(catalog, refresh_seconds=refresh).servable(title=f"opdash · {catalog.root.name}")

@@ -268,6 +268,11 @@ class Catalog:
         """
         return self._results.get(key, self.version, compute)
 
+    def peek(self, key: Hashable) -> tuple[bool, Any]:
+        """``(True, result)`` when ``key`` is answered for the current version, else
+        ``(False, None)``: never computes and never waits, so the event loop may ask."""
+        return self._results.peek(key, self.version)
+
     def as_of(self, moment: datetime) -> CatalogAsOf:
         """This catalog without the events after ``moment`` (an aware datetime)."""
         return CatalogAsOf(self, moment)
@@ -731,6 +736,14 @@ class ResultCache:
                     self._entries.pop(slot, None)
                 future.set_exception(exc)
         return future.result()
+
+    def peek(self, key: Hashable, version: int) -> tuple[bool, Any]:
+        with self._lock:
+            future = self._entries.get((key, version))
+            if future is None or not future.done() or future.exception() is not None:
+                return False, None
+            self._entries.move_to_end((key, version))
+        return True, future.result()
 
     def _evict(self, version: int) -> None:
         for slot in [s for s in self._entries if s[1] < version]:

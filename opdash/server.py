@@ -29,10 +29,11 @@ def serve(folder: str | Path, *, port: int, address: str, show: bool, refresh: i
     check_port_free(address, port)
     import panel as pn
 
-    from opdash.app import ensure_extensions, schedule_refresh, session_factory
+    from opdash.app import ensure_extensions, schedule_refresh, session_factory, start_warming
 
     catalog = shared_catalog(folder)
     ensure_extensions()
+    start_warming(catalog)
     if refresh:
         schedule_refresh(catalog, refresh)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]

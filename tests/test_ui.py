@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
@@ -176,8 +177,20 @@ def pick_day(page: Page, label: str, aria_day: str) -> None:
     so the calendar is the way (the URL is the other)."""
     group = page.locator(".bk-input-group", has_text=label)
     group.locator("input.form-control").click()
-    expect(group.locator(".flatpickr-calendar.open")).to_be_visible()
-    group.locator(f'.flatpickr-day[aria-label="{aria_day}"]').click()
+    calendar = group.locator(".flatpickr-calendar.open")
+    expect(calendar).to_be_visible()
+    target = datetime.strptime(aria_day, "%B %d, %Y").date()
+    day = calendar.locator(
+        f'.flatpickr-day[aria-label="{aria_day}"]:not(.prevMonthDay):not(.nextMonthDay)'
+    )
+    for _ in range(24):  # the calendar opens on the chosen day, or on today's month
+        if day.count():
+            break
+        first = calendar.locator(".flatpickr-day:not(.prevMonthDay)").first
+        shown = datetime.strptime(first.get_attribute("aria-label"), "%B %d, %Y").date()
+        arrow = ".flatpickr-prev-month" if target < shown else ".flatpickr-next-month"
+        calendar.locator(arrow).click()
+    day.click()
 
 
 def set_window(page: Page, text: str) -> None:

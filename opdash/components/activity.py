@@ -51,6 +51,7 @@ class ActivityFeed(CatalogView):
         self._look: tuple[Scope, tuple | None, tuple | None] | None = None
         #: Event ids whose payload is open: they stay open when the feed redraws.
         self._expanded: set[str] = set()
+        self._shown: list = []
 
     def data(self) -> ActivityResult:
         """The newest ``limit`` events in the page's scope, and how many there are in all."""
@@ -112,23 +113,29 @@ class ActivityFeed(CatalogView):
             expanded=[i for i, e in enumerate(events) if e.event_id in self._expanded],
         )
 
-        def remember_expanded(event: Any) -> None:
-            self._expanded = {events[i].event_id for i in event.new if 0 <= i < len(events)}
-
-        table.param.watch(remember_expanded, "expanded")
-
-        def open_chain(event: Any) -> None:
-            if event.column == "workflow" and 0 <= event.row < len(events):
-                workflow = events[event.row].workflow_id
-                if workflow:
-                    self.chain = workflow
-
-        table.on_click(open_chain)
+        # the callbacks read the events shown now: a redraw updates this table in place
+        self._shown = events
+        table.param.watch(self._remember_expanded, "expanded")
+        table.on_click(self._open_chain)
         hint = pn.pane.HTML(
             "<small>Expand a row (▸) for its payload; click a workflow id for its chain.</small>",
             margin=(0, 10),
         )
         return pn.Column(header, hint, table, sizing_mode="stretch_width")
+
+    def _remember_expanded(self, event: Any) -> None:
+        shown = self._shown
+        self._expanded = {shown[i].event_id for i in event.new if 0 <= i < len(shown)}
+
+    def _open_chain(self, event: Any) -> None:
+        if (
+            event.column == "workflow"
+            and event.row is not None
+            and 0 <= event.row < len(self._shown)
+        ):
+            workflow = self._shown[event.row].workflow_id
+            if workflow:
+                self.chain = workflow
 
     def _chain_section(self) -> pn.Column:
         close = pn.widgets.Button(label="close", color="light", width=70, height=30)

@@ -15,6 +15,7 @@ import logging
 import os
 from collections.abc import Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import panel as pn
@@ -22,6 +23,7 @@ import param
 from panel.viewable import Viewer
 
 from opdash.components.filters import FILTER_NAMES, Filters
+from opdash.components.morph import morph
 
 log = logging.getLogger("opdash")
 
@@ -76,7 +78,8 @@ class CatalogView(Viewer):
     """A component over one shared catalog and one (shared) filter state.
 
     Subclasses implement ``data()`` and ``draw(data)``; ``key()`` names the question for the
-    cache and must include every input of ``data()``. Any parameter change redraws.
+    cache and must include every input of ``data()``. Any parameter change redraws, in place:
+    ``draw`` returns a fresh layout and only what differs from the drawn one is sent.
     """
 
     catalog = param.Parameter(doc="The opdash Catalog this component reads (shared, never copied).")
@@ -92,6 +95,8 @@ class CatalogView(Viewer):
 
     def __init__(self, catalog=None, filters: Filters | None = None, **params: Any) -> None:
         super().__init__(catalog=catalog, filters=filters or Filters(), **params)
+        self._holder: pn.Column | None = None
+        self._generation = 0
         if self.uses_filters:
             self.filters.param.watch(self._filters_changed, list(self.uses_filters))
 
@@ -124,29 +129,68 @@ class CatalogView(Viewer):
         self.param.trigger("filters")
 
     def __panel__(self) -> Any:
-        render = self._render_async if in_server_session() else self._render
-        return pn.panel(
-            pn.param.ParamMethod(render, loading_indicator=True), sizing_mode="stretch_width"
-        )
+        if self._holder is None:
+            self._holder = pn.Column(sizing_mode="stretch_width", margin=0, min_height=40)
+            self.param.watch(self._changed, [p for p in self.param if p != "name"])
+            self._redraw(first=True)
+        return self._holder
 
-    def _render(self) -> Any:
-        """Depends on every parameter (no ``param.depends``): any change redraws."""
-        if not self.active:
-            raise param.Skip
-        return guarded(self.title, lambda: self.draw(self.cached_data()))
+    def _changed(self, *_events: Any) -> None:
+        self._redraw()
 
-    async def _render_async(self) -> Any:
+    def _redraw(self, first: bool = False) -> None:
+        """Draw the current answer: at once when it is known, else after a query thread.
+
+        A known answer (cache hit) is drawn right here on the event loop, with no thread hop;
+        a miss shows the spinner over the old content and computes off the loop. Only the
+        newest request is drawn: an older answer arriving late is dropped. The ``first`` draw
+        happens while the page is being built, before any browser has it, so it may fill the
+        page at once; later ones wait for the page to be loaded (see ``_page_loaded``).
+        """
         if not self.active:
-            raise param.Skip
+            return
+        self._generation += 1
+        if not in_server_session():
+            self._show(guarded(self.title, lambda: self.draw(self.cached_data())))
+            return
+        try:
+            known, data = self.catalog.peek(self.key())
+        except Exception as exc:  # noqa: BLE001  (a bad parameter fails its key: show why)
+            self._show(error_card(self.title, exc))
+            return
+        if known and (first or pn.state.loaded):
+            self._show(guarded(self.title, lambda: self.draw(data)))
+            return
+        self._holder.loading = True
+        pn.state.execute(partial(self._redraw_async, self._generation))
+
+    async def _redraw_async(self, generation: int) -> None:
         loop = asyncio.get_running_loop()
         try:
             data = await loop.run_in_executor(_EXECUTOR, self.cached_data)
         except Exception as exc:  # noqa: BLE001
             view = error_card(self.title, exc)
         else:
-            view = guarded(self.title, lambda: self.draw(data))
+            view = None
         await _page_loaded()
-        return view
+        if generation != self._generation:
+            return  # a newer request is on its way and owns the spinner
+        if view is None:
+            view = guarded(self.title, lambda: self.draw(data))
+        self._show(view)
+
+    def _show(self, view: Any) -> None:
+        """Put ``view`` on the page, updating the drawn one in place where the shapes match."""
+        holder = self._holder
+        if len(holder.objects) == 1 and morph(holder.objects[0], view):
+            pass
+        else:
+            holder.objects = [view]
+        holder.loading = False
+
+    def _render(self) -> Any:
+        """The view drawn now, synchronously (tests and notebooks)."""
+        return guarded(self.title, lambda: self.draw(self.cached_data()))
 
 
 async def _page_loaded() -> None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend for .opts)
 import pandas as pd
 import panel as pn
 import param
@@ -17,6 +15,21 @@ from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResu
 from opdash.metrics.scope import scoped
 from opdash.metrics.today import LOOP_STEPS
 from opdash.timeutil import format_seconds
+
+CSS = """
+.opdash-funnel { display: flex; flex-direction: column; gap: 6px; padding: 4px 10px 10px; }
+.opdash-funnel-row { display: grid; grid-template-columns: minmax(140px, 28%) 1fr; gap: 10px;
+  align-items: center; }
+.opdash-funnel-label { font-size: 13px; color: #374151; overflow: hidden; text-overflow: ellipsis;
+  white-space: nowrap; }
+.opdash-funnel-track { position: relative; height: 30px; background: #f1f5f9; border-radius: 6px; }
+.opdash-funnel-bar { height: 100%; background: #2563eb; border-radius: 6px; min-width: 2px;
+  transition: width .25s ease; }
+.opdash-funnel-value { position: absolute; left: 8px; top: 5px; font-size: 13px;
+  font-weight: 600; color: #111827; background: rgba(255,255,255,.85); padding: 1px 6px;
+  border-radius: 4px; }
+.opdash-funnel-share { font-weight: 400; color: #4b5563; }
+"""
 
 #: Drop-offs listed under a clicked step.
 DROPPED_SHOWN = 200
@@ -151,16 +164,19 @@ class FunnelView(CatalogView):
         table = plain_table(frame, max_height=320)
         parts: list[Any] = [heading]
         if self.by == DEFAULT_BY:
-            table.on_click(lambda event: self._open_chain(event, frame))
+            table.on_click(lambda event: self._open_chain(event, table))
             parts.append(pn.pane.HTML("<p>Click a workflow to open its chain.</p>"))
         parts.append(table)
         if self.chain:
             parts.append(guarded("Workflow chain", self._chain_view))
         return pn.Column(*parts, sizing_mode="stretch_width")
 
-    def _open_chain(self, event: Any, frame: pd.DataFrame) -> None:
-        """A click on a workflow id (the first column) opens that workflow's chain."""
-        if event.column == frame.columns[0] and event.row is not None:
+    def _open_chain(self, event: Any, table: pn.widgets.Tabulator) -> None:
+        """A click on a workflow id (the first column) opens that workflow's chain.
+
+        Reads the table's rows at click time: a redraw updates the table in place."""
+        frame = table.value
+        if event.column == frame.columns[0] and event.row is not None and event.row < len(frame):
             self.chain = str(frame.iloc[event.row, 0])
 
     def _chain_view(self) -> Any:
@@ -178,30 +194,37 @@ def funnel_frame(result: FunnelResult) -> pd.DataFrame:
     return frame
 
 
-def funnel_chart(frame: pd.DataFrame) -> hv.Overlay:
-    """Horizontal bars, step 1 on top, each labelled with its count and share of step 1."""
-    order = list(frame["label"])
-    bars = hv.Bars(frame, kdims=["label"], vdims=["count", "from start", "from previous"]).opts(
-        invert_axes=True,
-        invert_yaxis=True,
-        color="#2563eb",
-        responsive=True,
-        height=max(180, 48 * len(frame) + 60),
-        tools=["hover"],
-        xlabel="",
-        ylabel="entities",
-        show_grid=True,
-        toolbar=None,
-        default_tools=[],
-    )
-    text = [f"{c:,}  ({p})" for c, p in zip(frame["count"], frame["from start"], strict=True)]
-    labels = hv.Labels(
-        {"label": order, "count": list(frame["count"]), "text": text},
-        kdims=["label", "count"],
-        vdims=["text"],
-    ).opts(invert_axes=True, text_align="left", text_font_size="11pt", text_color="#111827")
+def funnel_chart(frame: pd.DataFrame) -> pn.pane.HTML:
+    """Horizontal bars, step 1 on top, each labelled with its count and share of step 1.
+
+    Drawn as HTML, not a plot: a filter change then patches a few widths and numbers instead of
+    building a new canvas, and every label is escaped text.
+    """
     top = max(1, int(frame["count"].max()))
-    return (bars * labels).redim.range(count=(0, top * 1.3)).opts(title="")
+    rows = []
+    for step, event_type, count, start, previous in zip(
+        frame["step"],
+        frame["event_type"],
+        frame["count"],
+        frame["from start"],
+        frame["from previous"],
+        strict=True,
+    ):
+        width = 100 * int(count) / top
+        tip = f"{count:,} entities · {start} of step 1 · {previous} of the previous step"
+        rows.append(
+            f'<div class="opdash-funnel-row" title="{_text(tip)}">'
+            f'<div class="opdash-funnel-label">{step}. {_text(event_type)}</div>'
+            f'<div class="opdash-funnel-track"><div class="opdash-funnel-bar" '
+            f'style="width:{width:.2f}%"></div>'
+            f'<span class="opdash-funnel-value">{int(count):,}'
+            f'<span class="opdash-funnel-share"> · {_text(start)}</span></span></div></div>'
+        )
+    return pn.pane.HTML(
+        f'<div class="opdash-funnel">{"".join(rows)}</div>',
+        sizing_mode="stretch_width",
+        stylesheets=[CSS],  # its own: the chart looks the same in a notebook
+    )
 
 
 def funnel_table(frame: pd.DataFrame) -> pn.widgets.Tabulator:
