@@ -583,7 +583,15 @@ class Session:
         return parse_qs(urlsplit(search).query)
 
     async def expect_url(self, what: str, **want: list[str]) -> None:
-        got = await self.query()
+        """The URL says what was chosen. It is updated by its own little component, a moment
+        after (or before) the views: wait up to the timeout for it, then fail."""
+        deadline = time.perf_counter() + self.timeout
+        while True:
+            got = await self.query()
+            wrong = [k for k, v in want.items() if sorted(got.get(k, [])) != sorted(v)]
+            if not wrong or time.perf_counter() > deadline:
+                break
+            await asyncio.sleep(0.05)
         for key, values in want.items():
             if sorted(got.get(key, [])) != sorted(values):
                 raise BenchError(

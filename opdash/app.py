@@ -252,10 +252,32 @@ def build_app(catalog: Catalog, *, refresh_seconds: int = 0) -> Any:
     internet, and an operator console must render complete on an offline host.
     """
     ensure_extensions()
+    if not _is_empty(catalog):
+        return pn.panel(Dashboard(catalog, refresh_seconds=refresh_seconds))
+    page = pn.Column(empty_folder(catalog), sizing_mode="stretch_width")
+    if refresh_seconds:
+        _become_dashboard_when_filled(page, catalog, refresh_seconds)
+    return page
+
+
+def _is_empty(catalog: Catalog) -> bool:
     stats = catalog.stats()
-    if stats.events == 0 and stats.quarantined == 0 and stats.runs == 0:
-        return empty_folder(catalog)
-    return pn.panel(Dashboard(catalog, refresh_seconds=refresh_seconds))
+    return stats.events == 0 and stats.quarantined == 0 and stats.runs == 0
+
+
+def _become_dashboard_when_filled(page: pn.Column, catalog: Catalog, refresh_seconds: int) -> None:
+    """The empty-folder page turns into the dashboard once the refresh finds artifacts."""
+    seen = {"version": catalog.version}
+
+    def check() -> None:
+        if catalog.version == seen["version"]:
+            return
+        seen["version"] = catalog.version
+        if not _is_empty(catalog):
+            callback.stop()
+            page.objects = [Dashboard(catalog, refresh_seconds=refresh_seconds)]
+
+    callback = pn.state.add_periodic_callback(check, period=max(1, refresh_seconds) * 500)
 
 
 def empty_folder(catalog: Catalog) -> pn.Column:

@@ -24,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from opdash import ingest
-from opdash.contract import RAW_LIMIT, ArtifactFile, FileKind, classify
+from opdash.contract import RAW_LIMIT, SETTINGS_FILES, ArtifactFile, FileKind, classify
 from opdash.parquet import ParquetSource
 
 #: DuckDB's memory cap (``OPDASH_MEMORY_LIMIT`` overrides): past it, sorts and joins spill to disk.
@@ -218,6 +218,7 @@ class Catalog:
         self._local = threading.local()
         self._states: dict[str, FileState] = {}
         self.version = 0
+        self._settings_stamp: tuple | None = None
         self.refreshed_at: datetime | None = None
         self.refresh()
 
@@ -335,9 +336,11 @@ class Catalog:
                 for seq, artifact in enumerate(self.discover())
                 if self._changed(artifact)
             ]
-            if not changed and self.version:
+            settings = self._settings()
+            if not changed and self.version and settings == self._settings_stamp:
                 self.refreshed_at = datetime.now().astimezone()
                 return RefreshReport(0, 0, 0, 0, self.version)
+            self._settings_stamp = settings
             before = self._counts()
             batch = _Batch()
             read = sum(1 for seq, artifact in changed if self._refresh_file(artifact, seq, batch))
@@ -352,6 +355,17 @@ class Catalog:
                 duplicates_added=after[2] - before[2],
                 version=self.version,
             )
+
+    def _settings(self) -> tuple:
+        """The settings files' (mtime, size) stamps: an edit bumps the version like new data."""
+        stamps = []
+        for name in SETTINGS_FILES:
+            try:
+                st = (self.root / name).stat()
+                stamps.append((st.st_mtime_ns, st.st_size))
+            except OSError:
+                stamps.append(None)
+        return tuple(stamps)
 
     def _changed(self, artifact: ArtifactFile) -> bool:
         try:

@@ -97,6 +97,11 @@ class ArtifactFile:
 RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+#: Files at the folder's top that change what views show without being data (goals.yaml): an
+#: edit to one is a new data version, so open pages redraw.
+SETTINGS_FILES = ("goals.yaml",)
+
+
 def classify(relpath: str) -> ArtifactFile | None:
     """Which kind of artifact a folder-relative path is, or None when opdash does not read it."""
     parts = PurePosixPath(relpath).parts

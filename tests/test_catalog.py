@@ -537,3 +537,21 @@ def test_bad_parquet_row_is_quarantined_and_good_rows_load(folder: Path) -> None
     got = rows(cat, 'SELECT "row", reason, raw FROM quarantine ORDER BY "row"')
     assert [(g["row"], g["reason"]) for g in got] == [(2, "missing_field"), (3, "bad_timestamp")]
     assert "09:00:01" in got[0]["raw"] and "yesterday" in got[1]["raw"]
+
+
+def test_an_edited_goals_file_is_a_new_version(folder: Path) -> None:
+    """Open pages redraw on a new version: a goals.yaml edit must make one, data or not."""
+    write_lines(folder / "events/a.jsonl", [ev("e1", "t")])
+    cat = opdash.open(folder)
+    v1 = cat.stats().version
+    assert cat.refresh().version == v1  # nothing changed
+    (folder / "goals.yaml").write_text("goals: []\n")
+    v2 = cat.refresh().version
+    assert v2 > v1
+    assert cat.refresh().version == v2
+    (folder / "goals.yaml").write_text("goals: [] # edited\n")
+    v3 = cat.refresh().version
+    assert v3 > v2
+    (folder / "goals.yaml").unlink()
+    assert cat.refresh().version > v3
+    assert cat.stats().events == 1

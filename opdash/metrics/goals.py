@@ -25,10 +25,11 @@ from typing import Any
 import ibis
 import ibis.expr.datatypes as dt
 
+from opdash.contract import SETTINGS_FILES
 from opdash.errors import UsageError, did_you_mean
 from opdash.timeutil import to_micros
 
-GOALS_FILE = "goals.yaml"
+GOALS_FILE = SETTINGS_FILES[0]
 METRICS = ("count", "unique", "sum", "conversion")
 METRIC_FORMS = ("count", "unique", "unique:PATH", "sum:PATH", "conversion")
 PERIODS = ("day", "week", "month", "quarter")
