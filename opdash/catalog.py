@@ -31,6 +31,8 @@ from opdash.parquet import ParquetSource
 DEFAULT_MEMORY_LIMIT = "1GB"
 #: Results kept per catalog (all sessions together); old data versions are dropped at once.
 RESULT_CACHE_SIZE = 512
+#: Materialized intermediate tables kept (each a funnel's chains: ~30 MB at 1M events).
+MATERIALIZED_KEEP = int(os.environ.get("OPDASH_MATERIALIZED_KEEP", "6"))
 T = TypeVar("T")
 
 QUARANTINE_DDL = """
@@ -212,6 +214,9 @@ class Catalog:
             self._con.execute(ddl)
         self._fast: dict[str, ParquetSource] = {}
         self._results = ResultCache()
+        self._materialized: list[tuple[str, Hashable, int]] = []  # (table, key, version)
+        self._materialized_lock = threading.Lock()
+        self._materialized_count = 0
         self._rebuild_view()
         self._lock = threading.RLock()
         self._cursor_lock = threading.Lock()
@@ -268,6 +273,40 @@ class Catalog:
         as newer than it is.
         """
         return self._results.get(key, self.version, compute)
+
+    def materialized(self, key: Hashable, build: Callable[[], Any]) -> Any:
+        """The ibis table ``build()`` describes, computed into a table once per (``key``, data
+        version) and shared by every session and thread.
+
+        For intermediate results many questions share (a funnel's chains, whatever the date
+        range): they are computed once instead of once per question. At most
+        ``MATERIALIZED_KEEP`` are kept; older versions' tables are dropped when a newer one is
+        made.
+        """
+        name = self.cached(("materialized", key), lambda: self._materialize(key, build()))
+        return self.ibis.table(name)
+
+    def _materialize(self, key: Hashable, expr: Any) -> str:
+        sql = self.ibis.compile(expr)
+        with self._materialized_lock:
+            self._materialized_count += 1
+            name = f"opdash_materialized_{self._materialized_count}"
+        cur = self.cursor()
+        try:
+            cur.execute(f"CREATE TABLE {name} AS {sql}")
+        finally:
+            cur.close()
+        with self._materialized_lock:
+            kept = self._materialized
+            kept.append((name, key, self.version))
+            stale = [entry for entry in kept if entry[2] < self.version - 1]
+            kept[:] = [entry for entry in kept if entry not in stale]
+            while len(kept) > MATERIALIZED_KEEP:
+                stale.append(kept.pop(0))
+        for stale_name, stale_key, stale_version in stale:
+            self._results.forget(("materialized", stale_key), stale_version)
+            self.fetchall(f"DROP TABLE IF EXISTS {stale_name}")
+        return name
 
     def peek(self, key: Hashable) -> tuple[bool, Any]:
         """``(True, result)`` when ``key`` is answered for the current version, else
@@ -710,6 +749,11 @@ class CatalogAsOf:
     def __init__(self, catalog: Catalog, moment: datetime) -> None:
         self._catalog, self.moment = catalog, moment
 
+    @property
+    def before(self):
+        """The catalog without the cut at the moment."""
+        return self._catalog
+
     def table(self, name: str = "events"):
         table = self._catalog.table(name)
         if name == "events":
@@ -750,6 +794,10 @@ class ResultCache:
                     self._entries.pop(slot, None)
                 future.set_exception(exc)
         return future.result()
+
+    def forget(self, key: Hashable, version: int) -> None:
+        with self._lock:
+            self._entries.pop((key, version), None)
 
     def peek(self, key: Hashable, version: int) -> tuple[bool, Any]:
         with self._lock:

@@ -555,3 +555,46 @@ def test_an_edited_goals_file_is_a_new_version(folder: Path) -> None:
     (folder / "goals.yaml").unlink()
     assert cat.refresh().version > v3
     assert cat.stats().events == 1
+
+
+def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, monkeypatch) -> None:
+    import opdash.catalog as catalog_module
+
+    monkeypatch.setattr(catalog_module, "MATERIALIZED_KEEP", 2)
+    path = write_lines(folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "u", 1)])
+    cat = opdash.open(folder)
+    builds: list[str] = []
+
+    def build(kind: str):
+        def make():
+            builds.append(kind)
+            events = cat.table("events")
+            return events.filter(events.event_type == kind)
+
+        return make
+
+    def tables() -> set[str]:
+        rows = cat.fetchall("SELECT table_name FROM duckdb_tables()")
+        return {r[0] for r in rows if r[0].startswith("opdash_materialized_")}
+
+    first = cat.materialized("t-only", build("t"))
+    again = cat.materialized("t-only", build("t"))
+    assert builds == ["t"]  # once per version
+    assert first.execute()["event_id"].tolist() == again.execute()["event_id"].tolist() == ["e1"]
+    cat.materialized("u-only", build("u"))
+    cat.materialized("x-only", build("x"))
+    assert len(tables()) == 2  # the oldest went past the cap
+    assert cat.materialized("t-only", build("t")).execute()["event_id"].tolist() == ["e1"]
+    assert builds == ["t", "u", "x", "t"]  # dropped, so made again
+
+    with path.open("a") as fh:
+        fh.write(json.dumps(ev("e3", "t", 2)) + "\n")
+    cat.refresh()
+    assert sorted(cat.materialized("t-only", build("t")).execute()["event_id"]) == ["e1", "e3"]
+    assert builds[-1] == "t" and len(builds) == 5
+    cat.refresh()
+    with path.open("a") as fh:
+        fh.write(json.dumps(ev("e4", "t", 3)) + "\n")
+    cat.refresh()
+    cat.materialized("t-only", build("t"))
+    assert len(tables()) <= 2  # two versions back are gone

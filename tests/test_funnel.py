@@ -485,3 +485,14 @@ def test_funnel_matches_brute_force(case) -> None:
             got = opdash.funnel(cat, steps, order=order, **common).to_dict()
             want = bruteforce.funnel(events, steps, order=order, **common)
             _compare(got, want, {"order": order, "steps": steps, **common})
+        # other date ranges over the same catalog reuse its chains (computed once per version)
+        for since, until in ((None, None), (0, 7300), (30, None), (-5, 90)):
+            ranged = {
+                **common,
+                "since": None if since is None else T0 + timedelta(seconds=since),
+                "until": None if until is None else _stamp(until, "+02:00"),
+            }
+            for order in ("ordered", "strict"):
+                got = opdash.funnel(cat, case["steps"], order=order, **ranged).to_dict()
+                want = bruteforce.funnel(events, case["steps"], order=order, **ranged)
+                _compare(got, want, {"order": order, "steps": case["steps"], **ranged})

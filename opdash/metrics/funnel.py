@@ -243,7 +243,10 @@ def funnel(
     events = catalog.table("events")
     entity = envelope_field(events, spec.by)
     carry = {"bd": envelope_field(events, breakdown)} if breakdown else {}
-    levels = _levels(events, entity, spec, carry, excludes)
+    shared = (
+        None if carry or excludes or spec.order == "unordered" else _shared_levels(catalog, spec)
+    )
+    levels = shared if shared is not None else _levels(events, entity, spec, carry, excludes)
     excluded = None
     if excludes:
         kept = _without_excluded(levels, events, entity, spec, excludes)
@@ -445,10 +448,16 @@ def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetim
 
 def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.Table:
     """One row per entity: its level and, for ordered/strict, its chosen chain."""
-    steps = spec.steps
     if spec.order == "unordered":
-        seq = _sequence(events, entity, steps, carry, every_type=False, span=_span(spec))
+        seq = _sequence(events, entity, spec.steps, carry, every_type=False, span=_span(spec))
         return _unordered_levels(seq, spec)
+    return _chosen(_chains(events, entity, spec, carry, also, in_range=True), len(spec.steps))
+
+
+def _chains(events, entity, spec: _FunnelSpec, carry, also, *, in_range: bool) -> ibis.Table:
+    """One row per step-1 event: the chain it starts (positions ``p*``, times ``u*``) and its
+    level. ``in_range=False``: every start, whatever the date range (see ``_shared_levels``)."""
+    steps = spec.steps
     seq = _sequence(
         events,
         entity,
@@ -456,21 +465,84 @@ def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.T
         carry,
         every_type=spec.order == "strict",
         also=also,
-        span=_span(spec),
+        span=_span(spec) if in_range else (None, None),
     )
     starts = seq.filter(seq.event_type == steps[0])
-    chain = _in_range(starts, "us", spec.since, spec.until).select(
-        "entity", "multi", *carry, p1="pos", u1="us"
-    )
+    if in_range:
+        starts = _in_range(starts, "us", spec.since, spec.until)
+    chain = starts.select("entity", "multi", *carry, p1="pos", u1="us")
     for k in range(2, len(steps) + 1):
         chain = _next_step(chain, seq, k, steps[k - 1], spec.order, spec.window_us)
-    reached = [chain[f"p{k}"].notnull().cast("int64") for k in range(2, len(steps) + 1)]
-    chain = chain.mutate(level=sum(reached, ibis.literal(1, "int64")))
+    return chain.mutate(level=_reached(chain, len(steps)))
+
+
+def _reached(chain: ibis.Table, n: int) -> ibis.Value:
+    reached = [chain[f"p{k}"].notnull().cast("int64") for k in range(2, n + 1)]
+    return sum(reached, ibis.literal(1, "int64"))
+
+
+def _chosen(chain: ibis.Table, n: int) -> ibis.Table:
+    """Each entity's chosen chain, with ``p_last``, the position of its last step reached."""
     chosen = _choose_chain(
         chain, [c for c in chain.columns if c not in ("entity", "multi", "level")]
     )
-    last = [chosen[f"p{k}"] for k in range(len(steps), 0, -1)]
+    last = [chosen[f"p{k}"] for k in range(n, 0, -1)]
     return chosen.mutate(p_last=ibis.coalesce(*last))
+
+
+def _shared_levels(catalog, spec: _FunnelSpec) -> ibis.Table | None:
+    """``_levels`` from chains computed once per data version for every date range.
+
+    A start's chain does not depend on the date range (see ``_span``): the chains of every
+    start are kept in a table (``Catalog.materialized``), and a question only picks the starts
+    in its range and chooses per entity. "As of" a moment, a chain is cut at it: along an
+    ordered or strict chain times only grow, so the steps up to the moment are exactly the
+    chain the events up to the moment give. None when ``catalog`` is not one this applies to.
+    """
+    source = _chain_source(catalog)
+    if source is None:
+        return None
+    root, events_of, filters, moment = source
+    key = ("funnel chains", tuple(spec.steps), spec.order, spec.window_s, spec.by, filters)
+
+    def build() -> ibis.Table:
+        events = events_of.table("events")
+        entity = envelope_field(events, spec.by)
+        return _chains(events, entity, spec, {}, [], in_range=False)
+
+    chains = _in_range(root.materialized(key, build), "u1", spec.since, spec.until)
+    n = len(spec.steps)
+    if moment is not None:
+        chains = _cut(chains, n, to_micros(moment))
+    return _chosen(chains, n)
+
+
+def _cut(chains: ibis.Table, n: int, moment_us: int) -> ibis.Table:
+    """Chains as they stood at ``moment_us``: later steps not reached yet."""
+    chains = chains.filter(chains.u1 <= moment_us)
+    kept = {}
+    for k in range(2, n + 1):
+        before = chains[f"u{k}"] <= moment_us
+        kept[f"p{k}"] = ibis.ifelse(before, chains[f"p{k}"], ibis.null("int64"))
+        kept[f"u{k}"] = ibis.ifelse(before, chains[f"u{k}"], ibis.null("int64"))
+    chains = chains.mutate(**kept)
+    return chains.mutate(level=_reached(chains, n))
+
+
+def _chain_source(catalog) -> tuple[Any, Any, Any, datetime | None] | None:
+    """(the catalog that keeps tables, the one whose events to read, its filters, the moment)
+    for the catalog views shared chains apply to."""
+    from opdash.catalog import Catalog, CatalogAsOf
+    from opdash.metrics.scope import ScopedCatalog
+
+    moment = None
+    if isinstance(catalog, CatalogAsOf):
+        moment, catalog = catalog.moment, catalog.before
+    if isinstance(catalog, Catalog):
+        return catalog, catalog, None, moment
+    if isinstance(catalog, ScopedCatalog) and isinstance(catalog.base, Catalog):
+        return catalog.base, catalog, catalog.scope.filters_only, moment
+    return None
 
 
 def _choose_chain(chain: ibis.Table, columns: list[str]) -> ibis.Table:

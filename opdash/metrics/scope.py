@@ -32,6 +32,11 @@ class Scope:
         return Scope(self.since, self.until, self.actors, (), self.run, self.workflow)
 
     @property
+    def filters_only(self) -> Scope:
+        """This scope without its time range."""
+        return Scope(None, None, self.actors, self.event_types, self.run, self.workflow)
+
+    @property
     def narrows(self) -> bool:
         """True when anything but the time range filters events."""
         return bool(self.actors or self.event_types or self.run or self.workflow)
@@ -42,6 +47,11 @@ class ScopedCatalog:
 
     def __init__(self, catalog, scope: Scope) -> None:
         self._catalog, self.scope = catalog, scope
+
+    @property
+    def base(self):
+        """The catalog seen through the scope."""
+        return self._catalog
 
     def table(self, name: str = "events"):
         table = self._catalog.table(name)
