@@ -26,6 +26,7 @@ import pyarrow as pa
 from opdash import ingest
 from opdash.contract import RAW_LIMIT, SETTINGS_FILES, ArtifactFile, FileKind, classify
 from opdash.parquet import ParquetSource
+from opdash.templates import Templates, Values
 
 #: DuckDB's memory cap (``OPDASH_MEMORY_LIMIT`` overrides): past it, sorts and joins spill to disk.
 DEFAULT_MEMORY_LIMIT = "1GB"
@@ -214,6 +215,7 @@ class Catalog:
             self._con.execute(ddl)
         self._fast: dict[str, ParquetSource] = {}
         self._results = ResultCache()
+        self._templates = Templates()
         self._materialized: list[tuple[str, Hashable, int]] = []  # (table, key, version)
         self._materialized_lock = threading.Lock()
         self._materialized_count = 0
@@ -274,6 +276,20 @@ class Catalog:
         """
         return self._results.get(key, self.version, compute)
 
+    def shaped_sql(
+        self, shape: Hashable, build: Callable[[Values], Any], values: dict[str, int | str]
+    ) -> str:
+        """The SQL of ``build(values)``, compiled once per ``shape`` (see opdash.templates)."""
+        return self._templates.sql(shape, build, values, self.ibis.compile)
+
+    def query(self, shape: Hashable, build: Callable[[Values], Any], **values: int | str) -> Any:
+        """``build(values)`` run as a pandas DataFrame, its SQL compiled once per ``shape``."""
+        cur = self.cursor()
+        try:
+            return cur.execute(self.shaped_sql(shape, build, values)).df()
+        finally:
+            cur.close()
+
     def materialized(self, key: Hashable, build: Callable[[], Any]) -> Any:
         """The ibis table ``build()`` describes, computed into a table once per (``key``, data
         version) and shared by every session and thread.
@@ -283,11 +299,18 @@ class Catalog:
         ``MATERIALIZED_KEEP`` are kept; older versions' tables are dropped when a newer one is
         made.
         """
-        name = self.cached(("materialized", key), lambda: self._materialize(key, build()))
+        name = self.cached(
+            ("materialized", key), lambda: self._materialize(key, self.ibis.compile(build()))
+        )
         return self.ibis.table(name)
 
-    def _materialize(self, key: Hashable, expr: Any) -> str:
-        sql = self.ibis.compile(expr)
+    def materialized_sql(self, key: Hashable, sql: Callable[[], str]) -> Any:
+        """``materialized`` for a query given as SQL (e.g. from ``shaped_sql``)."""
+        return self.ibis.table(
+            self.cached(("materialized", key), lambda: self._materialize(key, sql()))
+        )
+
+    def _materialize(self, key: Hashable, sql: str) -> str:
         with self._materialized_lock:
             self._materialized_count += 1
             name = f"opdash_materialized_{self._materialized_count}"

@@ -598,3 +598,35 @@ def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, mo
     cat.refresh()
     cat.materialized("t-only", build("t"))
     assert len(tables()) <= 2  # two versions back are gone
+
+
+def test_a_query_shape_compiles_once_and_takes_any_values(folder: Path) -> None:
+    """Values go where their placeholders were, as literals: quotes, negatives, many shapes."""
+    write_lines(
+        folder / "events/a.jsonl",
+        [ev("e1", "it's"), ev("e2", "plain", 1), ev("e3", "it's", 2), ev("e4", "-", 3)],
+    )
+    cat = opdash.open(folder)
+    builds = []
+
+    def build(given):
+        builds.append(1)
+        events = cat.table("events")
+        epoch = events.occurred_at.epoch_seconds()
+        return (
+            events.filter(events.event_type == given["kind"], epoch >= given["after"])
+            .select("event_id")
+            .order_by("event_id")
+        )
+
+    def ids(kind: str, after: int) -> list[str]:
+        return cat.query(("by kind", "v1"), build, kind=kind, after=after)["event_id"].tolist()
+
+    assert ids("it's", -5) == ["e1", "e3"]
+    assert ids("plain", 0) == ["e2"]
+    assert ids("no such", 0) == []
+    first = int(cat.fetchall("SELECT min(epoch(occurred_at)) FROM events")[0][0])
+    assert ids("it's", first + 2) == ["e3"]
+    assert ids("-", -1) == ["e4"]
+    assert ids("'; DROP TABLE x; --", 0) == []
+    assert len(builds) == 1  # compiled once, for the first question

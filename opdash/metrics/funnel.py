@@ -243,17 +243,18 @@ def funnel(
     events = catalog.table("events")
     entity = envelope_field(events, spec.by)
     carry = {"bd": envelope_field(events, breakdown)} if breakdown else {}
-    shared = (
-        None if carry or excludes or spec.order == "unordered" else _shared_levels(catalog, spec)
-    )
-    levels = shared if shared is not None else _levels(events, entity, spec, carry, excludes)
+    timed = spec.order != "unordered"
+    shared = None if carry or excludes or not timed else _SharedChains.of(catalog, spec)
+    levels = shared.levels() if shared else _levels(events, entity, spec, carry, excludes)
     excluded = None
     if excludes:
         kept = _without_excluded(levels, events, entity, spec, excludes)
         excluded = _count(levels) - _count(kept)
         levels = kept
-    timed = spec.order != "unordered"
-    values = _one_row(levels.aggregate(**_aggregates(levels, len(spec.steps), timed=timed)))
+    if shared:
+        values = shared.counts()
+    else:
+        values = _one_row(levels.aggregate(**_aggregates(levels, len(spec.steps), timed=timed)))
     step_rows = _steps(spec.steps, values, timed=timed)
     return FunnelResult(
         steps=step_rows,
@@ -456,7 +457,7 @@ def _levels(events, entity, spec: _FunnelSpec, carry, also: list[str]) -> ibis.T
 
 def _chains(events, entity, spec: _FunnelSpec, carry, also, *, in_range: bool) -> ibis.Table:
     """One row per step-1 event: the chain it starts (positions ``p*``, times ``u*``) and its
-    level. ``in_range=False``: every start, whatever the date range (see ``_shared_levels``)."""
+    level. ``in_range=False``: every start, whatever the date range (see ``_SharedChains``)."""
     steps = spec.steps
     seq = _sequence(
         events,
@@ -490,34 +491,76 @@ def _chosen(chain: ibis.Table, n: int) -> ibis.Table:
     return chosen.mutate(p_last=ibis.coalesce(*last))
 
 
-def _shared_levels(catalog, spec: _FunnelSpec) -> ibis.Table | None:
-    """``_levels`` from chains computed once per data version for every date range.
+@dataclass
+class _SharedChains:
+    """A funnel answered from chains computed once per data version for every date range.
 
     A start's chain does not depend on the date range (see ``_span``): the chains of every
     start are kept in a table (``Catalog.materialized``), and a question only picks the starts
     in its range and chooses per entity. "As of" a moment, a chain is cut at it: along an
     ordered or strict chain times only grow, so the steps up to the moment are exactly the
-    chain the events up to the moment give. None when ``catalog`` is not one this applies to.
+    chain the events up to the moment give. Both queries are compiled once per shape
+    (``opdash.templates``): a new date range or actor reuses the compiled SQL.
     """
-    source = _chain_source(catalog)
-    if source is None:
-        return None
-    root, events_of, filters, moment = source
-    key = ("funnel chains", tuple(spec.steps), spec.order, spec.window_s, spec.by, filters)
 
-    def build() -> ibis.Table:
-        events = events_of.table("events")
-        entity = envelope_field(events, spec.by)
-        return _chains(events, entity, spec, {}, [], in_range=False)
+    runner: Any
+    chains: ibis.Table
+    spec: _FunnelSpec
+    bounds: dict[str, int]  # since / until / moment, as epoch microseconds, when set
 
-    chains = _in_range(root.materialized(key, build), "u1", spec.since, spec.until)
-    n = len(spec.steps)
-    if moment is not None:
-        chains = _cut(chains, n, to_micros(moment))
-    return _chosen(chains, n)
+    @classmethod
+    def of(cls, catalog, spec: _FunnelSpec) -> _SharedChains | None:
+        """None when ``catalog`` is not a view these chains apply to."""
+        from opdash.metrics.scope import shaped
+
+        source = _chain_source(catalog)
+        parts = shaped(source[1]) if source else None
+        if parts is None:
+            return None
+        root, _events_of, filters, moment = source
+        what = (tuple(spec.steps), spec.order, spec.window_s, spec.by)
+
+        def build(given) -> ibis.Table:
+            events = parts.view(given).table("events")
+            return _chains(events, envelope_field(events, spec.by), spec, {}, [], in_range=False)
+
+        chains = root.materialized_sql(
+            ("funnel chains", *what, filters),
+            lambda: root.shaped_sql(("funnel chains", *what, parts.shape), build, parts.values),
+        )
+        bounds = {
+            name: to_micros(moment_)
+            for name, moment_ in (("since", spec.since), ("until", spec.until), ("moment", moment))
+            if moment_ is not None
+        }
+        return cls(root, chains, spec, bounds)
+
+    def levels(self, given: Any = None) -> ibis.Table:
+        """Each entity's chosen chain (as ``_levels``); ``given``: the bounds to use."""
+        bounds = self.bounds if given is None else given
+        chains = self.chains
+        if "since" in bounds:
+            chains = chains.filter(chains.u1 >= bounds["since"])
+        if "until" in bounds:
+            chains = chains.filter(chains.u1 < bounds["until"])
+        n = len(self.spec.steps)
+        if "moment" in bounds:
+            chains = _cut(chains, n, bounds["moment"])
+        return _chosen(chains, n)
+
+    def counts(self) -> dict[str, Any]:
+        """The aggregate row ``_steps`` reads, by SQL compiled once per shape."""
+        n = len(self.spec.steps)
+
+        def build(given) -> ibis.Table:
+            levels = self.levels(given)
+            return levels.aggregate(**_aggregates(levels, n, timed=True))
+
+        shape = ("funnel counts", self.chains.get_name(), n, tuple(self.bounds))
+        return self.runner.query(shape, build, **self.bounds).iloc[0].to_dict()
 
 
-def _cut(chains: ibis.Table, n: int, moment_us: int) -> ibis.Table:
+def _cut(chains: ibis.Table, n: int, moment_us) -> ibis.Table:
     """Chains as they stood at ``moment_us``: later steps not reached yet."""
     chains = chains.filter(chains.u1 <= moment_us)
     kept = {}

@@ -81,6 +81,64 @@ def filter_events(events, scope: Scope, *, with_time: bool = False):
     return events.filter(*conditions) if conditions else events
 
 
+@dataclass(frozen=True)
+class Shaped:
+    """A catalog view split for compiled-once queries (``opdash.templates``): the catalog that
+    runs them, the shape of the view's filters, their values, and the view rebuilt from the
+    values a builder is handed."""
+
+    runner: Any
+    shape: tuple
+    values: dict[str, str]
+    view: Any  # Callable[[Values], catalog view]
+
+
+def shaped(catalog) -> Shaped | None:
+    """``catalog`` (a Catalog, or one seen through a scope) split into shape and values; None
+    for other views (they compile per question)."""
+    from opdash.catalog import Catalog
+
+    if isinstance(catalog, Catalog):
+        return Shaped(catalog, (), {}, lambda _values: catalog)
+    if not (isinstance(catalog, ScopedCatalog) and isinstance(catalog.base, Catalog)):
+        return None
+    scope = catalog.scope
+    values = {f"actor{i}": a for i, a in enumerate(scope.actors)}
+    values |= {f"type{i}": t for i, t in enumerate(scope.event_types)}
+    values |= {name: getattr(scope, name) for name in ("run", "workflow") if getattr(scope, name)}
+    shape = (
+        "scope",
+        len(scope.actors),
+        len(scope.event_types),
+        bool(scope.run),
+        bool(scope.workflow),
+    )
+
+    def view(given) -> ScopedCatalog:
+        stand_in = Scope(
+            actors=tuple(given[f"actor{i}"] for i in range(len(scope.actors))),
+            event_types=tuple(given[f"type{i}"] for i in range(len(scope.event_types))),
+            run=given["run"] if scope.run else "",
+            workflow=given["workflow"] if scope.workflow else "",
+        )
+        return ScopedCatalog(catalog.base, stand_in)
+
+    return Shaped(catalog.base, shape, values, view)
+
+
+def run_shaped(catalog, name: str, build, **values: int | str):
+    """``build(view, values)`` as a pandas DataFrame, compiled once per (``name``, shape of the
+    catalog's filters); ``values`` are what changes from one question to the next."""
+    from opdash.templates import Values
+
+    parts = shaped(catalog)
+    if parts is None:
+        return build(catalog, Values(values, stand_ins=False)).execute()
+    return parts.runner.query(
+        (name, parts.shape), lambda given: build(parts.view(given), given), **values, **parts.values
+    )
+
+
 def scoped(catalog, scope: Scope | None):
     """``catalog`` itself for an empty scope, else the catalog through the scope's filters."""
     return ScopedCatalog(catalog, scope) if scope is not None and scope.narrows else catalog

@@ -14,6 +14,7 @@ from typing import Any
 
 import ibis
 
+from opdash.metrics.scope import run_shaped
 from opdash.timeutil import to_micros
 
 LOOP_TYPES = (
@@ -157,7 +158,7 @@ def today(catalog, *, as_of: str | datetime | None = None, tz: str | None = "UTC
     )
 
 
-def _events_until(catalog, as_of_us: int):
+def _events_until(catalog, as_of_us):
     from opdash.metrics.sqlfuncs import epoch_us
 
     events = catalog.table("events")
@@ -166,9 +167,12 @@ def _events_until(catalog, as_of_us: int):
 
 
 def _counts(catalog, start_us: int, as_of_us: int) -> dict[str, int]:
-    events = _events_until(catalog, as_of_us)
-    rows = events.filter(events.us >= start_us, events.event_type.isin(LOOP_TYPES))
-    found = rows.group_by("event_type").aggregate(n=rows.count()).execute()
+    def build(view, v):
+        events = _events_until(view, v["as_of"])
+        rows = events.filter(events.us >= v["start"], events.event_type.isin(LOOP_TYPES))
+        return rows.group_by("event_type").aggregate(n=rows.count())
+
+    found = run_shaped(catalog, "today counts", build, start=start_us, as_of=as_of_us)
     counts = dict.fromkeys(LOOP_TYPES, 0)
     for event_type, n in zip(found["event_type"], found["n"], strict=True):
         counts[event_type] = int(n)
@@ -176,31 +180,7 @@ def _counts(catalog, start_us: int, as_of_us: int) -> dict[str, int]:
 
 
 def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
-    from opdash.metrics.sqlfuncs import field
-
-    events = _events_until(catalog, as_of_us)
-    keyed = events.mutate(
-        task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id)
-    )
-    created = keyed.filter(keyed.event_type == "task.created")
-    created = created.mutate(
-        nth=ibis.row_number().over(group_by=created.task, order_by=[created.us, created.event_id])
-    )
-    first = created.filter(created.nth == 0)
-    decided = keyed.filter(keyed.event_type.isin(TASK_DECISIONS)).select("task").distinct()
-    pending = first.anti_join(decided, "task")
-    rows = (
-        pending.select(
-            "task",
-            "us",
-            "event_id",
-            "workflow_id",
-            "occurred_at",
-            title=field(pending, "payload.title"),
-        )
-        .order_by(["us", "event_id"])
-        .execute()
-    )
+    rows = run_shaped(catalog, "today pending", _pending_query, as_of=as_of_us)
     out = []
     for row in rows.itertuples(index=False):
         created_at = _aware(row.occurred_at)
@@ -217,13 +197,40 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
     return out
 
 
-def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
-    from opdash.metrics.sqlfuncs import epoch_us
+def _pending_query(view, v):
+    from opdash.metrics.sqlfuncs import field
 
-    alerts = catalog.table("alerts")
-    still_open = alerts.resolved_at.isnull() | (epoch_us(alerts.resolved_at) > as_of_us)
-    rows = alerts.filter(epoch_us(alerts.raised_at) <= as_of_us, still_open)
-    found = rows.group_by("severity").aggregate(n=rows.count()).execute()
+    events = _events_until(view, v["as_of"])
+    keyed = events.mutate(
+        task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id)
+    )
+    created = keyed.filter(keyed.event_type == "task.created")
+    created = created.mutate(
+        nth=ibis.row_number().over(group_by=created.task, order_by=[created.us, created.event_id])
+    )
+    first = created.filter(created.nth == 0)
+    decided = keyed.filter(keyed.event_type.isin(TASK_DECISIONS)).select("task").distinct()
+    pending = first.anti_join(decided, "task")
+    return pending.select(
+        "task",
+        "us",
+        "event_id",
+        "workflow_id",
+        "occurred_at",
+        title=field(pending, "payload.title"),
+    ).order_by(["us", "event_id"])
+
+
+def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
+    def build(view, v):
+        from opdash.metrics.sqlfuncs import epoch_us
+
+        alerts = view.table("alerts")
+        still_open = alerts.resolved_at.isnull() | (epoch_us(alerts.resolved_at) > v["as_of"])
+        rows = alerts.filter(epoch_us(alerts.raised_at) <= v["as_of"], still_open)
+        return rows.group_by("severity").aggregate(n=rows.count())
+
+    found = run_shaped(catalog, "today alerts", build, as_of=as_of_us)
     out = dict.fromkeys((*SEVERITIES, "other"), 0)
     for severity, n in zip(found["severity"], found["n"], strict=True):
         key = severity if severity in SEVERITIES else "other"
@@ -233,17 +240,17 @@ def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
 
 
 def _latest_insight(catalog, as_of_us: int) -> Insight | None:
-    from opdash.metrics.sqlfuncs import field
+    def build(view, v):
+        from opdash.metrics.sqlfuncs import field
 
-    events = _events_until(catalog, as_of_us)
-    coach = events.filter(events.event_type == "coach.analysis.generated")
-    text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
-    rows = (
-        coach.select("occurred_at", "workflow_id", "event_id", "us", text=text)
-        .order_by([ibis.desc("us"), ibis.desc("event_id")])
-        .limit(1)
-        .execute()
-    )
+        events = _events_until(view, v["as_of"])
+        coach = events.filter(events.event_type == "coach.analysis.generated")
+        # the newest first, then its text: the payload is read for one event, not for all
+        newest = coach.order_by([ibis.desc("us"), ibis.desc("event_id")]).limit(1)
+        text = ibis.coalesce(field(newest, "payload.insight"), field(newest, "payload.summary"))
+        return newest.select("occurred_at", "workflow_id", "event_id", "us", text=text)
+
+    rows = run_shaped(catalog, "today insight", build, as_of=as_of_us)
     if rows.empty:
         return None
     row = rows.iloc[0]
