@@ -6,8 +6,8 @@ the same shapes: another day, another actor. So a question is split into its *sh
 steps, which filters are set, how many actors) and its *values* (instants as epoch
 microseconds, ids). The first time a shape is asked, ``build(values)`` is handed placeholders,
 one distinct literal per value, and compiled; later asks put their values' SQL literals where
-the placeholders are. A shape whose SQL does not show each placeholder exactly as written (a
-rewrite folded one away) is compiled per question, as before.
+the placeholders are. A shape is compiled with two sets of stand-ins; if the texts differ
+anywhere but at the stand-ins (a rewrite folded a value away), it is compiled per question.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ Value = int | str
 class Values(Mapping[str, Any]):
     """What a builder reads its values from: ibis literals, stand-ins or the real ones."""
 
-    def __init__(self, values: Mapping[str, Value], *, stand_ins: bool) -> None:
+    def __init__(self, values: Mapping[str, Value], *, stand_ins: bool, variant: int = 0) -> None:
         self._literals: dict[str, Any] = {}
         self.tokens: dict[str, str] = {}  # name -> how the stand-in reads in SQL
         for index, (name, value) in enumerate(values.items()):
@@ -41,10 +41,10 @@ class Values(Mapping[str, Any]):
             if not stand_ins:
                 literal = value
             elif isinstance(value, int):
-                literal = _INT_BASE + index
+                literal = _INT_BASE + 1000 * variant + index
                 self.tokens[name] = str(literal)
             else:
-                literal = f"{_STR_MARK}{index}"
+                literal = f"{_STR_MARK}{variant}·{index}"
                 self.tokens[name] = _sql_string(literal)
             dtype = "int64" if isinstance(value, int) else "string"
             self._literals[name] = ibis.literal(literal, type=dtype)
@@ -81,10 +81,7 @@ class Templates:
             if known:
                 self._shapes.move_to_end(shape)
         if not known:
-            stand_ins = Values(values, stand_ins=True)
-            text = compile_expr(build(stand_ins))
-            usable = all(_occurs(text, token) for token in stand_ins.tokens.values())
-            entry = (text, stand_ins.tokens) if usable else None
+            entry = _template(build, values, compile_expr)
             with self._lock:
                 self._shapes[shape] = entry
                 while len(self._shapes) > self.size:
@@ -92,16 +89,32 @@ class Templates:
         if entry is None:
             return compile_expr(build(Values(values, stand_ins=False)))
         text, tokens = entry
-        for name, token in tokens.items():
-            text = _pattern(token).sub(lambda _m, v=values[name]: _sql_literal(v), text)
-        return text
+        return _substitute(text, tokens, {name: _sql_literal(values[name]) for name in tokens})
 
     def __len__(self) -> int:
         return len(self._shapes)
 
 
-def _occurs(text: str, token: str) -> bool:
-    return _pattern(token).search(text) is not None
+def _template(
+    build: Callable[[Values], Any], values: Mapping[str, Value], compile_expr: Callable[[Any], str]
+) -> tuple[str, dict[str, str]] | None:
+    """The SQL with stand-ins and their tokens, or None when it is not a template.
+
+    Compiled twice with different stand-ins: the two texts must differ exactly where the
+    tokens are, so no value was folded into something else or chose another query form.
+    Values the query does not use simply have no token in it.
+    """
+    one, two = (Values(values, stand_ins=True, variant=v) for v in (0, 1))
+    text_one, text_two = compile_expr(build(one)), compile_expr(build(two))
+    if _substitute(text_one, one.tokens, two.tokens) != text_two:
+        return None
+    return text_one, one.tokens
+
+
+def _substitute(text: str, tokens: Mapping[str, str], replacements: Mapping[str, str]) -> str:
+    for name, token in tokens.items():
+        text = _pattern(token).sub(lambda _m, r=replacements[name]: r, text)
+    return text
 
 
 def _pattern(token: str) -> re.Pattern[str]:

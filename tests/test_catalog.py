@@ -629,4 +629,27 @@ def test_a_query_shape_compiles_once_and_takes_any_values(folder: Path) -> None:
     assert ids("it's", first + 2) == ["e3"]
     assert ids("-", -1) == ["e4"]
     assert ids("'; DROP TABLE x; --", 0) == []
-    assert len(builds) == 1  # compiled once, for the first question
+    assert (
+        len(builds) == 2
+    )  # built twice for the first question (two sets of stand-ins), never again
+
+
+def test_a_value_folded_into_another_literal_is_not_templated(folder: Path) -> None:
+    """A builder that computes with a value (here: subtracts in Python) gets fresh SQL per
+    question instead of a template that would put the value in the wrong place."""
+    write_lines(folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "t", 1), ev("e3", "t", 2)])
+    cat = opdash.open(folder)
+    first = int(cat.fetchall("SELECT min(epoch(occurred_at)) FROM events")[0][0])
+
+    def build(given):
+        events = cat.table("events")
+        bound = given["after"].op().value - 1  # folded: the SQL holds bound, not the value
+        return events.filter(events.occurred_at.epoch_seconds() > bound).select("event_id")
+
+    def ids(after: int) -> list[str]:
+        frame = cat.query("folded", build, after=after)
+        return sorted(frame["event_id"].tolist())
+
+    assert ids(first) == ["e1", "e2", "e3"]
+    assert ids(first + 1) == ["e2", "e3"]
+    assert ids(first + 2) == ["e3"]

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from fractions import Fraction
-from functools import cache
+from functools import cache, partial
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -562,17 +562,32 @@ def status(actual: Fraction | None, target: Fraction, direction: str, expected: 
 
 
 def _measure(catalog, goal: Goal, start_us: int, as_of_us: int) -> int | float:
+    from opdash.metrics.scope import run_shaped
+
+    shape = ("goal measure", goal.kind, goal.event, goal.by, goal.path)
+    found = run_shaped(
+        catalog, shape, partial(_measure_query, goal), start=start_us, as_of=as_of_us
+    )
+    value = found["value"].iloc[0]
+    if goal.kind in ("count", "unique"):
+        return int(value)
+    return 0.0 if value is None or value != value else float(value)
+
+
+def _measure_query(goal: Goal, view, given) -> ibis.Table:
     from opdash.contract import field_path
     from opdash.metrics.sqlfuncs import epoch_us, json_extract_string
     from opdash.metrics.sqlfuncs import field as envelope_field
 
-    events = catalog.table("events")
+    events = view.table("events")
     us = epoch_us(events.occurred_at)
-    rows = events.filter(events.event_type == goal.event, us >= start_us, us <= as_of_us)
+    rows = events.filter(
+        events.event_type == goal.event, us >= given["start"], us <= given["as_of"]
+    )
     if goal.kind == "count":
-        return int(rows.count().execute())
+        return rows.aggregate(value=rows.count())
     if goal.kind == "unique":
-        return int(envelope_field(rows, goal.by).nunique().execute())
+        return rows.aggregate(value=envelope_field(rows, goal.by).nunique())
     resolved = field_path(goal.path)
     column = rows[resolved.column]
     numeric = json_type(column, resolved.json_path).isin(_NUMERIC_JSON)
@@ -581,8 +596,7 @@ def _measure(catalog, goal: Goal, start_us: int, as_of_us: int) -> int | float:
         json_extract_string(column, resolved.json_path).try_cast("float64"),
         ibis.null("float64"),
     )
-    total = rows.aggregate(total=value.sum()).execute()["total"].iloc[0]
-    return 0.0 if total is None or total != total else float(total)
+    return rows.aggregate(value=value.sum())
 
 
 def _conversion(catalog, goal: Goal, start: datetime, as_of: datetime) -> tuple[int, int]:

@@ -8,6 +8,7 @@ so they take it as their own ``since``/``until``.
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -126,7 +127,7 @@ def shaped(catalog) -> Shaped | None:
     return Shaped(catalog.base, shape, values, view)
 
 
-def run_shaped(catalog, name: str, build, **values: int | str):
+def run_shaped(catalog, name: Hashable, build, **values: int | str):
     """``build(view, values)`` as a pandas DataFrame, compiled once per (``name``, shape of the
     catalog's filters); ``values`` are what changes from one question to the next."""
     from opdash.templates import Values
