@@ -26,7 +26,20 @@ SHAPES_KEPT = 256
 _INT_BASE = 8_765_432_100_000_000_000
 _STR_MARK = "opdash·placeholder·"
 
-Value = int | str
+Value = int | str | tuple[str, ...]
+_LIST = "array<string>"
+
+
+def _dtype(name: str, value: Value) -> str:
+    if isinstance(value, bool):
+        raise TypeError(f"template value {name!r} must be an int, a str or a tuple of str")
+    if isinstance(value, int):
+        return "int64"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, tuple) and value and all(isinstance(v, str) for v in value):
+        return _LIST
+    raise TypeError(f"template value {name!r} must be an int, a str or a tuple of str")
 
 
 class Values(Mapping[str, Any]):
@@ -36,17 +49,17 @@ class Values(Mapping[str, Any]):
         self._literals: dict[str, Any] = {}
         self.tokens: dict[str, str] = {}  # name -> how the stand-in reads in SQL
         for index, (name, value) in enumerate(values.items()):
-            if isinstance(value, bool) or not isinstance(value, int | str):
-                raise TypeError(f"template value {name!r} must be an int or a str")
+            dtype = _dtype(name, value)
             if not stand_ins:
-                literal = value
-            elif isinstance(value, int):
+                literal = list(value) if dtype == _LIST else value
+            elif dtype == "int64":
                 literal = _INT_BASE + 1000 * variant + index
                 self.tokens[name] = str(literal)
             else:
-                literal = f"{_STR_MARK}{variant}·{index}"
-                self.tokens[name] = _sql_string(literal)
-            dtype = "int64" if isinstance(value, int) else "string"
+                text = f"{_STR_MARK}{variant}·{index}"
+                # a list stands in as one element: its values go where that element is
+                literal = [text] if dtype == _LIST else text
+                self.tokens[name] = _sql_string(text)
             self._literals[name] = ibis.literal(literal, type=dtype)
 
     def __getitem__(self, name: str) -> Any:
@@ -126,6 +139,8 @@ def _pattern(token: str) -> re.Pattern[str]:
 def _sql_literal(value: Value) -> str:
     if isinstance(value, int):
         return str(value) if value >= 0 else f"({value})"
+    if isinstance(value, tuple):
+        return ", ".join(_sql_string(v) for v in value)  # the elements of a list literal
     return _sql_string(value)
 
 

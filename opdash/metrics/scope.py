@@ -67,13 +67,13 @@ class ScopedCatalog:
 def filter_events(events, scope: Scope, *, with_time: bool = False):
     """``events`` (an ibis table) narrowed to ``scope``; the time range only when asked."""
     conditions = []
-    if scope.actors:
-        conditions.append(events.actor_id.isin(list(scope.actors)))
-    if scope.event_types:
-        conditions.append(events.event_type.isin(list(scope.event_types)))
-    if scope.run:
+    if _set(scope.actors):
+        conditions.append(_one_of(events.actor_id, scope.actors))
+    if _set(scope.event_types):
+        conditions.append(_one_of(events.event_type, scope.event_types))
+    if _set(scope.run):
         conditions.append(events.run_id == scope.run)
-    if scope.workflow:
+    if _set(scope.workflow):
         conditions.append(events.workflow_id == scope.workflow)
     if with_time and scope.since is not None:
         conditions.append(events.occurred_at >= scope.since)
@@ -90,7 +90,7 @@ class Shaped:
 
     runner: Any
     shape: tuple
-    values: dict[str, str]
+    values: dict[str, Any]
     view: Any  # Callable[[Values], catalog view]
 
 
@@ -104,24 +104,14 @@ def shaped(catalog) -> Shaped | None:
     if not (isinstance(catalog, ScopedCatalog) and isinstance(catalog.base, Catalog)):
         return None
     scope = catalog.scope
-    values = {f"actor{i}": a for i, a in enumerate(scope.actors)}
-    values |= {f"type{i}": t for i, t in enumerate(scope.event_types)}
-    values |= {name: getattr(scope, name) for name in ("run", "workflow") if getattr(scope, name)}
-    shape = (
-        "scope",
-        len(scope.actors),
-        len(scope.event_types),
-        bool(scope.run),
-        bool(scope.workflow),
-    )
+    values: dict[str, Any] = {}
+    for name in ("actors", "event_types", "run", "workflow"):
+        if getattr(scope, name):
+            values[name] = getattr(scope, name)
+    shape = ("scope", *sorted(values))  # which filters are set; not their values or lengths
 
     def view(given) -> ScopedCatalog:
-        stand_in = Scope(
-            actors=tuple(given[f"actor{i}"] for i in range(len(scope.actors))),
-            event_types=tuple(given[f"type{i}"] for i in range(len(scope.event_types))),
-            run=given["run"] if scope.run else "",
-            workflow=given["workflow"] if scope.workflow else "",
-        )
+        stand_in = Scope(**{name: given[name] for name in values})
         return ScopedCatalog(catalog.base, stand_in)
 
     return Shaped(catalog.base, shape, values, view)
@@ -138,6 +128,18 @@ def run_shaped(catalog, name: Hashable, build, **values: int | str):
     return parts.runner.query(
         (name, parts.shape), lambda given: build(parts.view(given), given), **values, **parts.values
     )
+
+
+def _set(value) -> bool:
+    """Whether a filter is set: a non-empty value, or a stand-in (always set)."""
+    return not isinstance(value, str | tuple | list) or bool(value)
+
+
+def _one_of(column, values):
+    """``column`` is one of ``values``: a tuple of str, or a list expression (a stand-in)."""
+    if isinstance(values, tuple | list):
+        return column.isin(list(values))
+    return values.contains(column)
 
 
 def scoped(catalog, scope: Scope | None):
