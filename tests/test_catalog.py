@@ -629,6 +629,10 @@ def test_a_query_shape_compiles_once_and_takes_any_values(folder: Path) -> None:
     assert ids("it's", first + 2) == ["e3"]
     assert ids("-", -1) == ["e4"]
     assert ids("'; DROP TABLE x; --", 0) == []
+    # values that look like the stand-ins stay plain values (never substituted again)
+    assert ids("it's 8765432100000000001 '8765432100000000001'", 0) == []
+    assert ids("'opdash·placeholder·0·0'", 0) == []
+    assert ids("it's", -5) == ["e1", "e3"]
     assert (
         len(builds) == 2
     )  # built twice for the first question (two sets of stand-ins), never again
