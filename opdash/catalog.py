@@ -299,10 +299,7 @@ class Catalog:
         ``MATERIALIZED_KEEP`` are kept; older versions' tables are dropped when a newer one is
         made.
         """
-        name = self.cached(
-            ("materialized", key), lambda: self._materialize(key, self.ibis.compile(build()))
-        )
-        return self.ibis.table(name)
+        return self.materialized_sql(key, lambda: self.ibis.compile(build()))
 
     def materialized_sql(self, key: Hashable, sql: Callable[[], str]) -> Any:
         """``materialized`` for a query given as SQL (e.g. from ``shaped_sql``)."""
