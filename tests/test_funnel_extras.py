@@ -595,3 +595,23 @@ def test_extras_match_brute_force(case) -> None:
         result = opdash.funnel(opdash.open(root), case["steps"], **case["kwargs"])
     want = bruteforce_extras.funnel(case["events"], case["steps"], **case["kwargs"])
     _compare(result, want, {"steps": case["steps"], **case["kwargs"]})
+
+
+def test_entities_without_a_breakdown_value_join_the_one_other_group(tmp_path: Path) -> None:
+    """With the limit past them, entities with no value are in Other — one Other, last."""
+    plans = ["p", "p", "q", None]
+    events = [
+        {
+            "event_id": f"e{i}",
+            "event_type": "c",
+            "occurred_at": "2026-10-24T21:30:00Z",
+            "correlation": {"workflow_id": f"w{i}"},
+            **({"payload": {"plan": plan}} if plan else {}),
+        }
+        for i, plan in enumerate(plans)
+    ]
+    write_lines(tmp_path / "events" / "a.jsonl", events)
+    result = opdash.funnel(
+        opdash.open(tmp_path), ["c"], breakdown="payload.plan", breakdown_limit=1
+    )
+    assert [(g.value, g.steps[0].count) for g in result.breakdown] == [("p", 2), ("Other", 2)]

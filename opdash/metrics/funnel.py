@@ -730,13 +730,17 @@ def _breakdown(levels, spec: _FunnelSpec, limit: int, timed: bool) -> list[Funne
     keep = [row for row in top.execute()["bd"].tolist()]
     keep_values = [v for v in keep if v is not None and v == v]
     keeps_null = len(keep_values) != len(keep)
+    # a NULL value is never "in" the kept ones (isin gives NULL, not False): coalesce, or the
+    # entities without a value would form a second Other group
+    kept_value = ibis.coalesce(levels.bd.isin(keep_values), ibis.literal(False))
+    kept_null = levels.bd.isnull() & ibis.literal(keeps_null)
     grouped = levels.mutate(
         grp=ibis.cases(
-            (levels.bd.isin(keep_values), levels.bd),
-            (levels.bd.isnull() & ibis.literal(keeps_null), ibis.null("string")),
+            (kept_value, levels.bd),
+            (kept_null, ibis.null("string")),
             else_=ibis.literal(OTHER),
         ),
-        is_other=~(levels.bd.isin(keep_values) | (levels.bd.isnull() & ibis.literal(keeps_null))),
+        is_other=~(kept_value | kept_null),
     )
     aggs = _aggregates(grouped, len(spec.steps), timed=timed)
     frame = grouped.group_by(["grp", "is_other"]).aggregate(**aggs).execute()
