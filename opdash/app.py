@@ -314,7 +314,6 @@ def warm(catalog: Catalog) -> None:
     """Compute what a new session asks for first, so opening the dashboard is a cache hit:
     header counts, filter choices and the Overview with no filters. Today's answer moves with
     the minute; running this each interval keeps it computed here, not in a session."""
-    catalog.stats()
     Filters.choices(catalog)
     if catalog.stats().events:
         for view in overview_views(catalog, Filters()):

@@ -182,9 +182,7 @@ class CatalogView(Viewer):
     def _show(self, view: Any) -> None:
         """Put ``view`` on the page, updating the drawn one in place where the shapes match."""
         holder = self._holder
-        if len(holder.objects) == 1 and morph(holder.objects[0], view):
-            pass
-        else:
+        if not (len(holder.objects) == 1 and morph(holder.objects[0], view)):
             holder.objects = [view]
         holder.loading = False
 

@@ -16,7 +16,7 @@ import panel as pn
 from panel.layout.base import ListLike
 from panel.pane.base import PaneBase
 
-#: Parameters never copied: identity, and the widget's own click state.
+#: Parameters never copied: a component's identity.
 _SKIP = frozenset({"name"})
 
 

@@ -293,6 +293,11 @@ class _FunnelSpec:
     def window_us(self) -> int:
         return self.window_s * _US
 
+    @property
+    def range_us(self) -> tuple[int | None, int | None]:
+        """``since`` and ``until`` as epoch microseconds (None: open)."""
+        return tuple(None if t is None else to_micros(t) for t in (self.since, self.until))
+
     @classmethod
     def parse(cls, steps, window, order, by, since, until) -> _FunnelSpec:
         step_list = parse_steps(steps)
@@ -439,11 +444,13 @@ def _span(spec: _FunnelSpec) -> tuple[datetime | None, datetime | None]:
     return spec.since, high
 
 
-def _in_range(table: ibis.Table, us: str, since: datetime | None, until: datetime | None):
-    if since is not None:
-        table = table.filter(table[us] >= to_micros(since))
-    if until is not None:
-        table = table.filter(table[us] < to_micros(until))
+def _in_range(table: ibis.Table, us: str, since_us, until_us):
+    """Rows whose ``us`` column lies in ``[since_us, until_us)`` (epoch microseconds, ints or
+    stand-ins; None leaves that side open)."""
+    if since_us is not None:
+        table = table.filter(table[us] >= since_us)
+    if until_us is not None:
+        table = table.filter(table[us] < until_us)
     return table
 
 
@@ -470,7 +477,7 @@ def _chains(events, entity, spec: _FunnelSpec, carry, also, *, in_range: bool) -
     )
     starts = seq.filter(seq.event_type == steps[0])
     if in_range:
-        starts = _in_range(starts, "us", spec.since, spec.until)
+        starts = _in_range(starts, "us", *spec.range_us)
     chain = starts.select("entity", "multi", *carry, p1="pos", u1="us")
     for k in range(2, len(steps) + 1):
         chain = _next_step(chain, seq, k, steps[k - 1], spec.order, spec.window_us)
@@ -511,13 +518,16 @@ class _SharedChains:
     @classmethod
     def of(cls, catalog, spec: _FunnelSpec) -> _SharedChains | None:
         """None when ``catalog`` is not a view these chains apply to."""
+        from opdash.catalog import CatalogAsOf
         from opdash.metrics.scope import shaped
 
-        source = _chain_source(catalog)
-        parts = shaped(source[1]) if source else None
+        moment = None
+        if isinstance(catalog, CatalogAsOf):
+            moment, catalog = catalog.moment, catalog.before
+        parts = shaped(catalog)
         if parts is None:
             return None
-        root, _events_of, filters, moment = source
+        root = parts.runner
         what = (tuple(spec.steps), spec.order, spec.window_s, spec.by)
 
         def build(given) -> ibis.Table:
@@ -525,24 +535,25 @@ class _SharedChains:
             return _chains(events, envelope_field(events, spec.by), spec, {}, [], in_range=False)
 
         chains = root.materialized_sql(
-            ("funnel chains", *what, filters),
+            ("funnel chains", *what, tuple(sorted(parts.values.items()))),
             lambda: root.shaped_sql(("funnel chains", *what, parts.shape), build, parts.values),
         )
+        since_us, until_us = spec.range_us
         bounds = {
-            name: to_micros(moment_)
-            for name, moment_ in (("since", spec.since), ("until", spec.until), ("moment", moment))
-            if moment_ is not None
+            name: value
+            for name, value in (
+                ("since", since_us),
+                ("until", until_us),
+                ("moment", None if moment is None else to_micros(moment)),
+            )
+            if value is not None
         }
         return cls(root, chains, spec, bounds)
 
     def levels(self, given: Any = None) -> ibis.Table:
         """Each entity's chosen chain (as ``_levels``); ``given``: the bounds to use."""
         bounds = self.bounds if given is None else given
-        chains = self.chains
-        if "since" in bounds:
-            chains = chains.filter(chains.u1 >= bounds["since"])
-        if "until" in bounds:
-            chains = chains.filter(chains.u1 < bounds["until"])
+        chains = _in_range(self.chains, "u1", bounds.get("since"), bounds.get("until"))
         n = len(self.spec.steps)
         if "moment" in bounds:
             chains = _cut(chains, n, bounds["moment"])
@@ -570,22 +581,6 @@ def _cut(chains: ibis.Table, n: int, moment_us) -> ibis.Table:
         kept[f"u{k}"] = ibis.ifelse(before, chains[f"u{k}"], ibis.null("int64"))
     chains = chains.mutate(**kept)
     return chains.mutate(level=_reached(chains, n))
-
-
-def _chain_source(catalog) -> tuple[Any, Any, Any, datetime | None] | None:
-    """(the catalog that keeps tables, the one whose events to read, its filters, the moment)
-    for the catalog views shared chains apply to."""
-    from opdash.catalog import Catalog, CatalogAsOf
-    from opdash.metrics.scope import ScopedCatalog
-
-    moment = None
-    if isinstance(catalog, CatalogAsOf):
-        moment, catalog = catalog.moment, catalog.before
-    if isinstance(catalog, Catalog):
-        return catalog, catalog, None, moment
-    if isinstance(catalog, ScopedCatalog) and isinstance(catalog.base, Catalog):
-        return catalog.base, catalog, catalog.scope.filters_only, moment
-    return None
 
 
 def _choose_chain(chain: ibis.Table, columns: list[str]) -> ibis.Table:
@@ -636,7 +631,7 @@ def _unordered_levels(seq, spec: _FunnelSpec) -> ibis.Table:
     (breakdown value) and time ``u1`` describe the entity.
     """
     carry = [c for c in seq.columns if c not in ("entity", "event_type", "pos", "us", "multi")]
-    table = _in_range(seq, "us", spec.since, spec.until).select("entity", *carry, "pos", u1="us")
+    table = _in_range(seq, "us", *spec.range_us).select("entity", *carry, "pos", u1="us")
     found = []
     for j, event_type in enumerate(spec.steps):
         right = seq.filter(seq.event_type == event_type).select(

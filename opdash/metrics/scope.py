@@ -33,11 +33,6 @@ class Scope:
         return Scope(self.since, self.until, self.actors, (), self.run, self.workflow)
 
     @property
-    def filters_only(self) -> Scope:
-        """This scope without its time range."""
-        return Scope(None, None, self.actors, self.event_types, self.run, self.workflow)
-
-    @property
     def narrows(self) -> bool:
         """True when anything but the time range filters events."""
         return bool(self.actors or self.event_types or self.run or self.workflow)

@@ -245,10 +245,12 @@ def _latest_insight(catalog, as_of_us: int) -> Insight | None:
 
         events = _events_until(view, v["as_of"])
         coach = events.filter(events.event_type == "coach.analysis.generated")
-        # the newest first, then its text: the payload is read for one event, not for all
-        newest = coach.order_by([ibis.desc("us"), ibis.desc("event_id")]).limit(1)
-        text = ibis.coalesce(field(newest, "payload.insight"), field(newest, "payload.summary"))
-        return newest.select("occurred_at", "workflow_id", "event_id", "us", text=text)
+        text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
+        return (
+            coach.select("occurred_at", "workflow_id", "event_id", "us", text=text)
+            .order_by([ibis.desc("us"), ibis.desc("event_id")])
+            .limit(1)
+        )
 
     rows = run_shaped(catalog, "today insight", build, as_of=as_of_us)
     if rows.empty:
