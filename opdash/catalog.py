@@ -32,9 +32,15 @@ from opdash.templates import Templates, Values
 DEFAULT_MEMORY_LIMIT = "1GB"
 #: Results kept per catalog (all sessions together); old data versions are dropped at once.
 RESULT_CACHE_SIZE = 512
-#: Materialized intermediate tables kept (each a funnel's chains: ~30 MB at 1M events).
+#: Materialized intermediate tables kept per kind (the first item of a tuple key): a funnel's
+#: chains are ~30 MB at 1M events, Today's task states and coach insights a few MB.
 MATERIALIZED_KEEP = int(os.environ.get("OPDASH_MATERIALIZED_KEEP", "6"))
 T = TypeVar("T")
+
+
+def _kind(key: Hashable) -> Hashable:
+    return key[0] if isinstance(key, tuple) and key else key
+
 
 QUARANTINE_DDL = """
 CREATE TABLE IF NOT EXISTS quarantine (
@@ -296,8 +302,8 @@ class Catalog:
 
         For intermediate results many questions share (a funnel's chains, whatever the date
         range): they are computed once instead of once per question. At most
-        ``MATERIALIZED_KEEP`` are kept; older versions' tables are dropped when a newer one is
-        made.
+        ``MATERIALIZED_KEEP`` of a kind (the first item of a tuple ``key``) are kept, the oldest
+        dropped first; older versions' tables are dropped when a newer one is made.
         """
         return self.materialized_sql(key, lambda: self.ibis.compile(build()))
 
@@ -321,8 +327,10 @@ class Catalog:
             kept.append((name, key, self.version))
             stale = [entry for entry in kept if entry[2] < self.version - 1]
             kept[:] = [entry for entry in kept if entry not in stale]
-            while len(kept) > MATERIALIZED_KEEP:
-                stale.append(kept.pop(0))
+            same_kind = [entry for entry in kept if _kind(entry[1]) == _kind(key)]
+            for entry in same_kind[: max(0, len(same_kind) - MATERIALIZED_KEEP)]:
+                kept.remove(entry)
+                stale.append(entry)
         for stale_name, stale_key, stale_version in stale:
             self._results.forget(("materialized", stale_key), stale_version)
             self.fetchall(f"DROP TABLE IF EXISTS {stale_name}")

@@ -16,6 +16,7 @@ import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
@@ -26,13 +27,32 @@ SHAPES_KEPT = 256
 _INT_BASE = 8_765_432_100_000_000_000
 _STR_MARK = "opdash·placeholder·"
 
-Value = int | str | tuple[str, ...]
+_TABLE_MARK = "opdash_placeholder_table_"
+
+
+@dataclass(frozen=True)
+class TableName:
+    """A table a shape reads whose name changes from one question to the next (a result
+    materialized per filter value, see ``Catalog.materialized``); all share one schema."""
+
+    name: str
+    schema: Any  # ibis.Schema
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", self.name):
+            raise ValueError(f"template table name {self.name!r} is not a plain identifier")
+
+
+Value = int | str | tuple[str, ...] | TableName
 _LIST = "array<string>"
+_TABLE = "table"
 
 
 def _dtype(name: str, value: Value) -> str:
     if isinstance(value, bool):
         raise TypeError(f"template value {name!r} must be an int, a str or a tuple of str")
+    if isinstance(value, TableName):
+        return _TABLE
     if isinstance(value, int):
         return "int64"
     if isinstance(value, str):
@@ -50,6 +70,12 @@ class Values(Mapping[str, Any]):
         self.tokens: dict[str, str] = {}  # name -> how the stand-in reads in SQL
         for index, (name, value) in enumerate(values.items()):
             dtype = _dtype(name, value)
+            if dtype == _TABLE:
+                table = f"{_TABLE_MARK}{variant}_{index}" if stand_ins else value.name
+                self._literals[name] = ibis.table(value.schema, name=table)
+                if stand_ins:
+                    self.tokens[name] = table
+                continue
             if not stand_ins:
                 literal = list(value) if dtype == _LIST else value
             elif dtype == "int64":
@@ -141,6 +167,8 @@ def _pattern(token: str) -> str:
 
 
 def _sql_literal(value: Value) -> str:
+    if isinstance(value, TableName):
+        return value.name  # an identifier, checked plain: stands where the stand-in's did
     if isinstance(value, int):
         return str(value) if value >= 0 else f"({value})"
     if isinstance(value, tuple):

@@ -577,26 +577,34 @@ def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, mo
         rows = cat.fetchall("SELECT table_name FROM duckdb_tables()")
         return {r[0] for r in rows if r[0].startswith("opdash_materialized_")}
 
-    first = cat.materialized("t-only", build("t"))
-    again = cat.materialized("t-only", build("t"))
+    first = cat.materialized(("only", "t"), build("t"))
+    again = cat.materialized(("only", "t"), build("t"))
     assert builds == ["t"]  # once per version
     assert first.execute()["event_id"].tolist() == again.execute()["event_id"].tolist() == ["e1"]
-    cat.materialized("u-only", build("u"))
-    cat.materialized("x-only", build("x"))
-    assert len(tables()) == 2  # the oldest went past the cap
-    assert cat.materialized("t-only", build("t")).execute()["event_id"].tolist() == ["e1"]
-    assert builds == ["t", "u", "x", "t"]  # dropped, so made again
+    cat.materialized(("only", "u"), build("u"))
+    cat.materialized(("other kind", "u"), build("u"))  # a kind has its own cap
+    assert len(tables()) == 3
+    cat.materialized(("only", "x"), build("x"))
+    assert len(tables()) == 3  # the oldest of its kind went past the cap
+    assert cat.materialized(("other kind", "u"), build("u")).execute()["event_id"].tolist() == [
+        "e2"
+    ]
+    assert cat.materialized(("only", "t"), build("t")).execute()["event_id"].tolist() == ["e1"]
+    assert builds == ["t", "u", "u", "x", "t"]  # dropped, so made again
 
     with path.open("a") as fh:
         fh.write(json.dumps(ev("e3", "t", 2)) + "\n")
     cat.refresh()
-    assert sorted(cat.materialized("t-only", build("t")).execute()["event_id"]) == ["e1", "e3"]
-    assert builds[-1] == "t" and len(builds) == 5
+    assert sorted(cat.materialized(("only", "t"), build("t")).execute()["event_id"]) == [
+        "e1",
+        "e3",
+    ]
+    assert builds[-1] == "t" and len(builds) == 6
     cat.refresh()
     with path.open("a") as fh:
         fh.write(json.dumps(ev("e4", "t", 3)) + "\n")
     cat.refresh()
-    cat.materialized("t-only", build("t"))
+    cat.materialized(("only", "t"), build("t"))
     assert len(tables()) <= 2  # two versions back are gone
 
 
@@ -657,3 +665,33 @@ def test_a_value_folded_into_another_literal_is_not_templated(folder: Path) -> N
     assert ids(first) == ["e1", "e2", "e3"]
     assert ids(first + 1) == ["e2", "e3"]
     assert ids(first + 2) == ["e3"]
+
+
+def test_a_table_name_is_a_value_of_a_compiled_shape(folder: Path) -> None:
+    """Questions about results materialized per filter value (another table each) share one
+    compiled shape; each reads its own table."""
+    from opdash.templates import TableName
+
+    write_lines(folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "u", 1), ev("e3", "t", 2)])
+    cat = opdash.open(folder)
+    builds = []
+
+    def kept(kind: str) -> TableName:
+        events = cat.table("events")
+        table = cat.materialized(("kind", kind), lambda: events.filter(events.event_type == kind))
+        return TableName(table.get_name(), table.schema())
+
+    def build(given):
+        builds.append(1)
+        rows = given["rows"]
+        return rows.filter(rows.event_id != given["but"]).select("event_id").order_by("event_id")
+
+    def ids(kind: str, but: str) -> list[str]:
+        return cat.query("rows of", build, rows=kept(kind), but=but)["event_id"].tolist()
+
+    assert ids("t", "none") == ["e1", "e3"]
+    assert ids("u", "none") == ["e2"]
+    assert ids("t", "e1") == ["e3"]
+    assert len(builds) == 2  # the two stand-in compiles of the first question only
+    with pytest.raises(ValueError, match="plain identifier"):
+        TableName('x"; DROP TABLE events; --', None)

@@ -161,6 +161,33 @@ def test_hand_case_exact_numbers(tmp_path: Path) -> None:
     assert result.to_frame().loc["signal.created", "count"] == 4
 
 
+def test_one_catalog_answers_each_moment_as_it_stood(tmp_path: Path) -> None:
+    """A task decided later is pending before its decision; the newest insight is the newest
+    by then (the tables behind both are shared by every moment asked)."""
+    t0 = AS_OF - timedelta(hours=6)
+    created = e("c1", "task.created", t0, "w1")
+    created["payload"] = {"task_id": "T1", "title": "Review"}
+    accepted = e("d1", "task.accepted", t0 + timedelta(hours=2), "w1")
+    accepted["payload"] = {"task_id": "T1"}
+    early, late = (
+        e(f"i{n}", "coach.analysis.generated", t0 + timedelta(hours=n), "w1") for n in (1, 3)
+    )
+    early["payload"], late["payload"] = {"insight": "first"}, {"insight": "second"}
+    make_folder(tmp_path, [created, accepted, early, late], [])
+    catalog = opdash.open(tmp_path)
+    seen = {}
+    for hours in (-1, 1, 2.5, 4):
+        result = today(catalog, as_of=t0 + timedelta(hours=hours))
+        insight = result.latest_insight
+        seen[hours] = ([t.task_id for t in result.pending_tasks], insight and insight.text)
+    assert seen == {
+        -1: ([], None),
+        1: (["T1"], "first"),
+        2.5: ([], "first"),
+        4: ([], "second"),
+    }
+
+
 def test_local_day_boundary_depends_on_the_zone(tmp_path: Path) -> None:
     make_folder(tmp_path, HAND_EVENTS, [])
     catalog = opdash.open(tmp_path)
@@ -282,11 +309,18 @@ def cases(draw):
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cases())
 def test_today_matches_brute_force(case) -> None:
+    """Several moments asked of one catalog: the tables shared by every question (task states,
+    coach insights) must answer each moment as the events up to it would."""
     as_of, zone, events, alerts = case
     with tempfile.TemporaryDirectory() as tmp:
         make_folder(Path(tmp), events, alerts)
-        got = today(opdash.open(tmp), as_of=as_of, tz=zone).to_dict()
-    ref = bf.today(events, alerts, as_of, zone)
+        catalog = opdash.open(tmp)
+        for moment in (as_of, as_of - timedelta(minutes=90), as_of - timedelta(hours=20)):
+            got = today(catalog, as_of=moment, tz=zone).to_dict()
+            assert_same_as_brute_force(got, bf.today(events, alerts, moment, zone))
+
+
+def assert_same_as_brute_force(got: dict, ref: dict) -> None:
     assert got["counts"] == ref["counts"]
     assert [c["rate"] for c in got["conversion"]] == ref["rates"]
     assert got["task_accept_rate"] == ref["task_accept_rate"]

@@ -18,6 +18,7 @@ import ibis
 from opdash.errors import UsageError, did_you_mean
 from opdash.metrics.sqlfuncs import epoch_us
 from opdash.metrics.sqlfuncs import field as envelope_field
+from opdash.templates import TableName
 from opdash.timeutil import from_micros, parse_duration, parse_instant, to_micros
 
 ORDERS = ("ordered", "strict", "unordered")
@@ -510,8 +511,8 @@ class _SharedChains:
     (``opdash.templates``): a new date range or actor reuses the compiled SQL.
     """
 
-    runner: Any
-    chains: ibis.Table
+    runner: Any  # the Catalog
+    chains: TableName
     spec: _FunnelSpec
     bounds: dict[str, int]  # since / until / moment, as epoch microseconds, when set
 
@@ -519,25 +520,21 @@ class _SharedChains:
     def of(cls, catalog, spec: _FunnelSpec) -> _SharedChains | None:
         """None when ``catalog`` is not a view these chains apply to."""
         from opdash.catalog import CatalogAsOf
-        from opdash.metrics.scope import shaped
+        from opdash.metrics.scope import shaped, shared_table
 
         moment = None
         if isinstance(catalog, CatalogAsOf):
             moment, catalog = catalog.moment, catalog.before
+        what = (tuple(spec.steps), spec.order, spec.window_s, spec.by)
+
+        def build(view) -> ibis.Table:
+            events = view.table("events")
+            return _chains(events, envelope_field(events, spec.by), spec, {}, [], in_range=False)
+
         parts = shaped(catalog)
         if parts is None:
             return None
-        root = parts.runner
-        what = (tuple(spec.steps), spec.order, spec.window_s, spec.by)
-
-        def build(given) -> ibis.Table:
-            events = parts.view(given).table("events")
-            return _chains(events, envelope_field(events, spec.by), spec, {}, [], in_range=False)
-
-        chains = root.materialized_sql(
-            ("funnel chains", *what, tuple(sorted(parts.values.items()))),
-            lambda: root.shaped_sql(("funnel chains", *what, parts.shape), build, parts.values),
-        )
+        chains = shared_table(catalog, "funnel chains", build, what)
         since_us, until_us = spec.range_us
         bounds = {
             name: value
@@ -548,12 +545,13 @@ class _SharedChains:
             )
             if value is not None
         }
-        return cls(root, chains, spec, bounds)
+        return cls(parts.runner, chains, spec, bounds)
 
     def levels(self, given: Any = None) -> ibis.Table:
         """Each entity's chosen chain (as ``_levels``); ``given``: the bounds to use."""
         bounds = self.bounds if given is None else given
-        chains = _in_range(self.chains, "u1", bounds.get("since"), bounds.get("until"))
+        chains = self.runner.table(self.chains.name) if given is None else given["chains"]
+        chains = _in_range(chains, "u1", bounds.get("since"), bounds.get("until"))
         n = len(self.spec.steps)
         if "moment" in bounds:
             chains = _cut(chains, n, bounds["moment"])
@@ -567,8 +565,10 @@ class _SharedChains:
             levels = self.levels(given)
             return levels.aggregate(**_aggregates(levels, n, timed=True))
 
-        shape = ("funnel counts", self.chains.get_name(), n, tuple(self.bounds))
-        return self.runner.query(shape, build, **self.bounds).iloc[0].to_dict()
+        # the chains' table changes with the filter values: its name is a value, not the shape
+        shape = ("funnel counts", n, tuple(self.bounds), tuple(self.chains.schema.items()))
+        answer = self.runner.query(shape, build, chains=self.chains, **self.bounds)
+        return answer.iloc[0].to_dict()
 
 
 def _cut(chains: ibis.Table, n: int, moment_us) -> ibis.Table:

@@ -490,8 +490,11 @@ def goals(
         if dicts and len(dicts) != len(items):
             raise UsageError("give either Goal objects or goal dicts, not a mix")
         goal_list = validate_goals({"goals": items}, source="<goals>") if dicts else items
+    measured = _measures(catalog, goal_list, as_of_t)
     return GoalsResult(
-        goals=[evaluate(catalog, g, as_of_t) for g in goal_list], as_of=as_of_t, source=source
+        goals=[evaluate(catalog, g, as_of_t, m) for g, m in zip(goal_list, measured, strict=True)],
+        as_of=as_of_t,
+        source=source,
     )
 
 
@@ -504,8 +507,11 @@ def period_bounds(goal: Goal, as_of: datetime) -> tuple[datetime, datetime]:
     return start, next_period(start, goal.period, tz)
 
 
-def evaluate(catalog, goal: Goal, as_of: datetime) -> GoalStatus:
-    """One goal at one instant (``as_of`` an aware datetime)."""
+def evaluate(
+    catalog, goal: Goal, as_of: datetime, measured: int | float | None = None
+) -> GoalStatus:
+    """One goal at one instant (``as_of`` an aware datetime); ``measured``: its value when
+    measured together with other goals (``_measures``), for count, unique and sum goals."""
     start, end = period_bounds(goal, as_of)
     start_us, end_us, as_of_us = to_micros(start), to_micros(end), to_micros(as_of)
     expected = Fraction(as_of_us - start_us, end_us - start_us)  # real time: UTC micros
@@ -515,7 +521,7 @@ def evaluate(catalog, goal: Goal, as_of: datetime) -> GoalStatus:
         actual: int | float | None = (converted / entered) if entered else None
         exact = Fraction(converted, entered) if entered else None
     else:
-        actual = _measure(catalog, goal, start_us, as_of_us)
+        actual = measured if measured is not None else _measures(catalog, [goal], as_of)[0]
         exact = exact_number(actual)
     target = exact_number(goal.target)
     progress = None
@@ -561,42 +567,85 @@ def status(actual: Fraction | None, target: Fraction, direction: str, expected: 
     return "behind"
 
 
-def _measure(catalog, goal: Goal, start_us: int, as_of_us: int) -> int | float:
-    from opdash.metrics.scope import run_shaped
+def _measures(catalog, goal_list: list[Goal], as_of: datetime) -> list[int | float | None]:
+    """Each count, unique and sum goal's value at ``as_of`` (None for conversion goals).
 
-    shape = ("goal measure", goal.kind, goal.event, goal.by, goal.path)
-    found = run_shaped(
-        catalog, shape, partial(_measure_query, goal), start=start_us, as_of=as_of_us
-    )
-    value = found["value"].iloc[0]
+    The goals' events and measured values do not depend on the moment: they are kept in one
+    table per data version, sorted by type and time (``shared_table``), and a moment asks that
+    small table for every goal at once, each over its own period.
+    """
+    from opdash.metrics.scope import run_on_shared
+
+    plain = [goal for goal in goal_list if goal.kind != "conversion"]
+    if not plain:
+        return [None] * len(goal_list)
+    starts = {f"start{i}": to_micros(period_bounds(g, as_of)[0]) for i, g in enumerate(plain)}
+    found = run_on_shared(
+        catalog,
+        "goal events",
+        partial(_goal_events, plain),
+        partial(_measures_at, plain),
+        detail=tuple((g.kind, g.event, g.by, g.path) for g in plain),
+        as_of=to_micros(as_of),
+        **starts,
+    ).iloc[0]
+    values = iter(_number(goal, found[f"value{i}"]) for i, goal in enumerate(plain))
+    return [None if goal.kind == "conversion" else next(values) for goal in goal_list]
+
+
+def _number(goal: Goal, value: Any) -> int | float:
+    missing = value is None or value != value  # no rows: SUM is NULL
     if goal.kind in ("count", "unique"):
-        return int(value)
-    return 0.0 if value is None or value != value else float(value)
+        return 0 if missing else int(value)
+    return 0.0 if missing else float(value)
 
 
-def _measure_query(goal: Goal, view, given) -> ibis.Table:
-    from opdash.contract import field_path
-    from opdash.metrics.sqlfuncs import epoch_us, json_extract_string
-    from opdash.metrics.sqlfuncs import field as envelope_field
+def _goal_events(goal_list: list[Goal], view) -> ibis.Table:
+    """The goals' events: type, time and, per unique or sum goal i, the value it measures."""
+    from opdash.metrics.sqlfuncs import epoch_us
 
     events = view.table("events")
-    us = epoch_us(events.occurred_at)
-    rows = events.filter(
-        events.event_type == goal.event, us >= given["start"], us <= given["as_of"]
-    )
-    if goal.kind == "count":
-        return rows.aggregate(value=rows.count())
+    rows = events.filter(events.event_type.isin(sorted({goal.event for goal in goal_list})))
+    measured = {
+        f"value{i}": _measured_value(goal, rows)
+        for i, goal in enumerate(goal_list)
+        if goal.kind != "count"
+    }
+    rows = rows.select("event_type", us=epoch_us(rows.occurred_at), **measured)
+    return rows.order_by(["event_type", "us"])  # kept in order: a period reads few row groups
+
+
+def _measured_value(goal: Goal, rows: ibis.Table) -> ibis.Value:
+    from opdash.contract import field_path
+    from opdash.metrics.sqlfuncs import field as envelope_field
+    from opdash.metrics.sqlfuncs import json_extract_string
+
     if goal.kind == "unique":
-        return rows.aggregate(value=envelope_field(rows, goal.by).nunique())
+        return envelope_field(rows, goal.by)
     resolved = field_path(goal.path)
     column = rows[resolved.column]
     numeric = json_type(column, resolved.json_path).isin(_NUMERIC_JSON)
-    value = ibis.ifelse(
+    return ibis.ifelse(
         numeric,
         json_extract_string(column, resolved.json_path).try_cast("float64"),
         ibis.null("float64"),
     )
-    return rows.aggregate(value=value.sum())
+
+
+def _measures_at(goal_list: list[Goal], events: ibis.Table, given) -> ibis.Table:
+    """One row: ``value{i}``, goal i over its event type from its period's start to as_of."""
+    first = ibis.least(*(given[f"start{i}"] for i in range(len(goal_list))))
+    rows = events.filter(events.us >= first, events.us <= given["as_of"])
+    aggregates = {}
+    for i, goal in enumerate(goal_list):
+        where = (rows.event_type == goal.event) & (rows.us >= given[f"start{i}"])
+        if goal.kind == "count":
+            aggregates[f"value{i}"] = rows.count(where=where)
+        elif goal.kind == "unique":
+            aggregates[f"value{i}"] = rows[f"value{i}"].nunique(where=where)
+        else:
+            aggregates[f"value{i}"] = rows[f"value{i}"].sum(where=where)
+    return rows.aggregate(**aggregates)
 
 
 def _conversion(catalog, goal: Goal, start: datetime, as_of: datetime) -> tuple[int, int]:

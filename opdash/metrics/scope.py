@@ -125,6 +125,42 @@ def run_shaped(catalog, name: Hashable, build, **values: int | str):
     )
 
 
+def shared_table(catalog, name: str, build, detail: tuple = ()):
+    """``build(view)``, an ibis table that no question's instants change, computed into a
+    DuckDB table once per (data version, ``detail``, filter values) and shared by every
+    question and session (``Catalog.materialized``, at most a few per ``name``). Its
+    ``TableName``, or None when ``catalog`` is a view that cannot be split."""
+    from opdash.templates import TableName
+
+    parts = shaped(catalog)
+    if parts is None:
+        return None
+    root = parts.runner
+    table = root.materialized_sql(
+        (name, detail, tuple(sorted(parts.values.items()))),
+        lambda: root.shaped_sql(
+            (name, detail, parts.shape), lambda given: build(parts.view(given)), parts.values
+        ),
+    )
+    return TableName(table.get_name(), table.schema())
+
+
+def run_on_shared(catalog, name: str, shared, question, *, detail: tuple = (), **values: int | str):
+    """``question(table, values)`` as a pandas DataFrame, where ``table`` is ``shared(view)``
+    computed once per data version, ``detail`` and filter values (``shared_table``): the
+    question is compiled once per shape and asks only that small table."""
+    from opdash.templates import Values
+
+    parts = shaped(catalog)
+    if parts is None:
+        return question(shared(catalog), Values(values, stand_ins=False)).execute()
+    table = shared_table(catalog, name, shared, detail)
+    shape = (name, detail, "question", tuple(table.schema.items()))
+    return parts.runner.query(
+        shape, lambda given: question(given["table"], given), table=table, **values
+    )
+
+
 def _set(value) -> bool:
     """Whether a filter is set: a non-empty value, or a stand-in (always set)."""
     return not isinstance(value, str | tuple | list) or bool(value)

@@ -14,7 +14,7 @@ from typing import Any
 
 import ibis
 
-from opdash.metrics.scope import run_shaped
+from opdash.metrics.scope import run_on_shared, run_shaped
 from opdash.timeutil import to_micros
 
 LOOP_TYPES = (
@@ -180,7 +180,7 @@ def _counts(catalog, start_us: int, as_of_us: int) -> dict[str, int]:
 
 
 def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
-    rows = run_shaped(catalog, "today pending", _pending_query, as_of=as_of_us)
+    rows = run_on_shared(catalog, "today tasks", _task_states, _pending_at, as_of=as_of_us)
     out = []
     for row in rows.itertuples(index=False):
         created_at = _aware(row.occurred_at)
@@ -197,28 +197,41 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
     return out
 
 
-def _pending_query(view, v):
-    from opdash.metrics.sqlfuncs import field
+def _task_states(view):
+    """Each task's first ``task.created`` event and its first decision, whenever they were:
+    computed once per data version, asked "pending at?" by every question (``_pending_at``)."""
+    from opdash.metrics.sqlfuncs import epoch_us, field
 
-    events = _events_until(view, v["as_of"])
+    events = view.table("events")
     keyed = events.mutate(
-        task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id)
+        us=epoch_us(events.occurred_at),
+        task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id),
     )
     created = keyed.filter(keyed.event_type == "task.created")
     created = created.mutate(
         nth=ibis.row_number().over(group_by=created.task, order_by=[created.us, created.event_id])
     )
-    first = created.filter(created.nth == 0)
-    decided = keyed.filter(keyed.event_type.isin(TASK_DECISIONS)).select("task").distinct()
-    pending = first.anti_join(decided, "task")
-    return pending.select(
+    first = created.filter(created.nth == 0).select(
         "task",
         "us",
         "event_id",
         "workflow_id",
         "occurred_at",
-        title=field(pending, "payload.title"),
-    ).order_by(["us", "event_id"])
+        title=field(created, "payload.title"),
+    )
+    decisions = keyed.filter(keyed.event_type.isin(TASK_DECISIONS))
+    decided = decisions.group_by("task").aggregate(decided_us=decisions.us.min())
+    return first.left_join(decided, "task").select(*first.columns, "decided_us")
+
+
+def _pending_at(tasks, v):
+    """Tasks created by ``as_of`` and not decided by then (the first created event counts, as
+    it is also the first of those up to ``as_of``), oldest first."""
+    as_of = v["as_of"]
+    pending = tasks.filter(
+        tasks.us <= as_of, tasks.decided_us.isnull() | (tasks.decided_us > as_of)
+    )
+    return pending.drop("decided_us").order_by(["us", "event_id"])
 
 
 def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
@@ -240,19 +253,7 @@ def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
 
 
 def _latest_insight(catalog, as_of_us: int) -> Insight | None:
-    def build(view, v):
-        from opdash.metrics.sqlfuncs import field
-
-        events = _events_until(view, v["as_of"])
-        coach = events.filter(events.event_type == "coach.analysis.generated")
-        text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
-        return (
-            coach.select("occurred_at", "workflow_id", "event_id", "us", text=text)
-            .order_by([ibis.desc("us"), ibis.desc("event_id")])
-            .limit(1)
-        )
-
-    rows = run_shaped(catalog, "today insight", build, as_of=as_of_us)
+    rows = run_on_shared(catalog, "today insights", _insights, _latest_at, as_of=as_of_us)
     if rows.empty:
         return None
     row = rows.iloc[0]
@@ -262,6 +263,24 @@ def _latest_insight(catalog, as_of_us: int) -> Insight | None:
         event_id=row["event_id"],
         text=_str(row["text"]),
     )
+
+
+def _insights(view):
+    """Every coach analysis with its text (computed once per data version, see ``_latest_at``)."""
+    from opdash.metrics.sqlfuncs import epoch_us, field
+
+    events = view.table("events")
+    coach = events.filter(events.event_type == "coach.analysis.generated")
+    text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
+    return coach.select(
+        "occurred_at", "workflow_id", "event_id", us=epoch_us(coach.occurred_at), text=text
+    )
+
+
+def _latest_at(insights, v):
+    """The newest analysis by ``as_of`` (ties: the greater event id)."""
+    upto = insights.filter(insights.us <= v["as_of"])
+    return upto.order_by([ibis.desc("us"), ibis.desc("event_id")]).limit(1)
 
 
 def _aware(value) -> datetime:
