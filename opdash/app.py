@@ -310,13 +310,23 @@ def refresh_and_warm(catalog: Catalog) -> None:
     warm(catalog)
 
 
-def warm(catalog: Catalog) -> None:
+def warm(catalog: Catalog, *, filter_shapes: bool = False) -> None:
     """Compute what a new session asks for first, so opening the dashboard is a cache hit:
     header counts, filter choices and the Overview with no filters. Today's answer moves with
-    the minute; running this each interval keeps it computed here, not in a session."""
-    Filters.choices(catalog)
-    if catalog.stats().events:
-        for view in overview_views(catalog, Filters()):
+    the minute; running this each interval keeps it computed here, not in a session.
+
+    ``filter_shapes`` (once, at start): also the Overview for the most frequent actor, which
+    compiles the queries of the actor-filtered shapes (``opdash.templates``; compiled queries
+    outlive data versions), so an operator's first actor choice only runs queries.
+    """
+    actors, _types, _runs = Filters.choices(catalog)
+    if not catalog.stats().events:
+        return
+    filter_sets = [Filters()]
+    if filter_shapes and actors:
+        filter_sets.append(Filters(actors=actors[:1]))
+    for filters in filter_sets:
+        for view in overview_views(catalog, filters):
             try:
                 view.cached_data()
             except Exception:  # noqa: BLE001  (the session shows the error card; keep warming)
@@ -353,7 +363,7 @@ def start_warming(catalog: Catalog) -> None:
 
     def run() -> None:
         try:
-            warm(catalog)
+            warm(catalog, filter_shapes=True)
         except Exception:  # noqa: BLE001
             logging.getLogger("opdash").exception("warming %s failed", catalog.root)
 

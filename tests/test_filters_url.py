@@ -212,3 +212,22 @@ def test_runs_as_of_counts_open_alerts_like_by_hand(folder) -> None:
     before = runs(catalog, as_of=datetime(2026, 11, 20, 7, 0, tzinfo=UTC))
     assert before.runs == [] and before.alerts == []
     assert runs(catalog, as_of=datetime(2026, 11, 20, 10, tzinfo=UTC), run="r2").runs == []
+
+
+def test_warming_answers_the_overview_and_the_top_actors_first_question() -> None:
+    """Opening the dashboard, and a first actor choice, find their answers already computed."""
+    from opdash.app import overview_views, warm
+
+    catalog = opdash.open("data/demo")
+    top_actor = Filters.choices(catalog)[0][0]
+    plain, by_actor = Filters(), Filters(actors=[top_actor])
+
+    def known(filters: Filters) -> list[bool]:
+        return [catalog.peek(view.key())[0] for view in overview_views(catalog, filters)]
+
+    assert known(plain) == known(by_actor) == [False, False, False]
+    warm(catalog)  # each refresh: no filters only
+    assert known(plain) == [True, True, True]
+    assert known(by_actor) == [False, True, False]  # goals do not read actors
+    warm(catalog, filter_shapes=True)  # at start
+    assert known(by_actor) == [True, True, True]
