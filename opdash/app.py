@@ -31,6 +31,7 @@ from opdash.components.base import CatalogView, card_html, heading
 from opdash.components.filters import Filters
 from opdash.components.style import page_css
 from opdash.components.urlstate import Binding, UrlSync, first_query
+from opdash.metrics.runs import STALE_AFTER_SECONDS
 
 #: Pages: URL name -> title.
 PAGES = {
@@ -72,9 +73,17 @@ class Dashboard(param.Parameterized):
 
     page = param.Selector(default="overview", objects=list(PAGES))
 
-    def __init__(self, catalog: Catalog, *, refresh_seconds: int = 0, **params: Any) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        refresh_seconds: int = 0,
+        stale_after: int = STALE_AFTER_SECONDS,
+        **params: Any,
+    ) -> None:
         super().__init__(**params)
         self.catalog = catalog
+        self.stale_after = stale_after
         self.filters = Filters()
         self.sync = UrlSync()
         self._views: dict[str, list[tuple[CatalogView, bool]]] = {}
@@ -128,7 +137,10 @@ class Dashboard(param.Parameterized):
             feed = add(ActivityFeed(c, filters=f))
             parts = [heading("Activity"), feed.controls(), feed]
         elif page == "runs":
-            parts = [heading("Runs and alerts"), add(RunsView(c, filters=f))]
+            parts = [
+                heading("Runs and alerts"),
+                add(RunsView(c, filters=f, stale_after=self.stale_after), False),
+            ]
         else:
             parts = [
                 heading("Data quality"),
@@ -245,7 +257,9 @@ def view_choices(view: CatalogView) -> list[str]:
     return [name for name in view.param if name not in shared]
 
 
-def build_app(catalog: Catalog, *, refresh_seconds: int = 0) -> Any:
+def build_app(
+    catalog: Catalog, *, refresh_seconds: int = 0, stale_after: int = STALE_AFTER_SECONDS
+) -> Any:
     """One session's page over the shared ``catalog`` (the empty-folder page when it is empty).
 
     A hand-made shell rather than a Panel template: the templates pull web fonts from the
@@ -253,10 +267,12 @@ def build_app(catalog: Catalog, *, refresh_seconds: int = 0) -> Any:
     """
     ensure_extensions()
     if not _is_empty(catalog):
-        return pn.panel(Dashboard(catalog, refresh_seconds=refresh_seconds))
+        return pn.panel(
+            Dashboard(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
+        )
     page = pn.Column(empty_folder(catalog), sizing_mode="stretch_width")
     if refresh_seconds:
-        _become_dashboard_when_filled(page, catalog, refresh_seconds)
+        _become_dashboard_when_filled(page, catalog, refresh_seconds, stale_after)
     return page
 
 
@@ -265,7 +281,9 @@ def _is_empty(catalog: Catalog) -> bool:
     return stats.events == 0 and stats.quarantined == 0 and stats.runs == 0
 
 
-def _become_dashboard_when_filled(page: pn.Column, catalog: Catalog, refresh_seconds: int) -> None:
+def _become_dashboard_when_filled(
+    page: pn.Column, catalog: Catalog, refresh_seconds: int, stale_after: int
+) -> None:
     """The empty-folder page turns into the dashboard once the refresh finds artifacts."""
     seen = {"version": catalog.version}
 
@@ -275,7 +293,9 @@ def _become_dashboard_when_filled(page: pn.Column, catalog: Catalog, refresh_sec
         seen["version"] = catalog.version
         if not _is_empty(catalog):
             callback.stop()
-            page.objects = [Dashboard(catalog, refresh_seconds=refresh_seconds)]
+            page.objects = [
+                Dashboard(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
+            ]
 
     callback = pn.state.add_periodic_callback(check, period=max(1, refresh_seconds) * 500)
 
@@ -299,8 +319,10 @@ def empty_folder(catalog: Catalog) -> pn.Column:
     return pn.Column(header, body, sizing_mode="stretch_width")
 
 
-def session_factory(catalog: Catalog, refresh_seconds: int) -> Callable[[], Any]:
-    return lambda: build_app(catalog, refresh_seconds=refresh_seconds)
+def session_factory(
+    catalog: Catalog, refresh_seconds: int, stale_after: int = STALE_AFTER_SECONDS
+) -> Callable[[], Any]:
+    return lambda: build_app(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
 
 
 def refresh_and_warm(catalog: Catalog) -> None:
@@ -374,11 +396,13 @@ def _servable() -> None:
     """Entry point under ``panel serve opdash/app.py --args DIR``."""
     folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OPDASH_DIR", "data/demo")
     refresh = int(os.environ.get("OPDASH_REFRESH", "10"))
+    stale_after = int(os.environ.get("OPDASH_STALE_AFTER", str(STALE_AFTER_SECONDS)))
     catalog = shared_catalog(folder)
     start_warming(catalog)
     if refresh:
         schedule_refresh(catalog, refresh)
-    build_app(catalog, refresh_seconds=refresh).servable(title=f"opdash · {catalog.root.name}")
+    app = build_app(catalog, refresh_seconds=refresh, stale_after=stale_after)
+    app.servable(title=f"opdash · {catalog.root.name}")
 
 
 if __name__.startswith("bokeh"):

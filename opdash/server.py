@@ -9,6 +9,7 @@ from pathlib import Path
 
 from opdash.catalog import shared_catalog
 from opdash.errors import UsageError
+from opdash.metrics.runs import STALE_AFTER_SECONDS
 
 
 def check_port_free(address: str, port: int) -> None:
@@ -25,10 +26,19 @@ def check_port_free(address: str, port: int) -> None:
             raise UsageError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
 
 
-def serve(folder: str | Path, *, port: int, address: str, show: bool, refresh: int) -> int:
+def serve(
+    folder: str | Path,
+    *,
+    port: int,
+    address: str,
+    show: bool,
+    refresh: int,
+    stale_after: int = STALE_AFTER_SECONDS,
+) -> int:
     check_port_free(address, port)
     import panel as pn
 
+    from opdash.api import Api, handlers
     from opdash.app import ensure_extensions, schedule_refresh, session_factory, start_warming
 
     catalog = shared_catalog(folder)
@@ -41,12 +51,13 @@ def serve(folder: str | Path, *, port: int, address: str, show: bool, refresh: i
         f"opdash: serving {catalog.root} on http://{address}:{port}/", file=sys.stderr, flush=True
     )
     pn.serve(
-        {"/": session_factory(catalog, refresh)},
+        {"/": session_factory(catalog, refresh, stale_after)},
         port=port,
         address=address,
         show=show,
         websocket_origin=origins,
         title=f"opdash · {catalog.root.name}",
         threaded=False,
+        extra_patterns=handlers(Api(catalog, stale_after=stale_after)),
     )
     return 0

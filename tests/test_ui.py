@@ -255,7 +255,9 @@ def check_activity(page: Page) -> None:
 
 
 def check_runs(page: Page) -> None:
-    expect(page.get_by_text("4 runs · 4 open alerts")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("4 runs · 2 stale · 4 open alerts", exact=False)).to_be_visible(
+        timeout=SLOW
+    )
     runs, alerts = table_with(page, "heartbeat age"), table_with(page, "severity")
     for run in (
         "planner-live-20261120",

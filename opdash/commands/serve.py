@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from opdash.commands.common import add_folder, count, port
+from opdash.commands.common import add_folder, count, port, positive
+from opdash.metrics.runs import STALE_AFTER_SECONDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,11 +16,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--refresh", type=count, default=10, help="seconds between refreshes (0 = off)"
     )
+    parser.add_argument(
+        "--stale-after",
+        type=positive,
+        default=STALE_AFTER_SECONDS,
+        help="seconds without a heartbeat or event after which a running run is stale",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from opdash.server import serve
 
     return serve(
-        args.dir, port=args.port, address=args.address, show=args.show, refresh=args.refresh
+        args.dir,
+        port=args.port,
+        address=args.address,
+        show=args.show,
+        refresh=args.refresh,
+        stale_after=args.stale_after,
     )

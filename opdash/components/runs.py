@@ -6,10 +6,11 @@ from typing import Any
 
 import pandas as pd
 import panel as pn
+import param
 
 from opdash.components.base import CatalogView, card_html, empty_card
 from opdash.components.tables import plain_table
-from opdash.metrics.runs import RunsResult, runs
+from opdash.metrics.runs import STALE_AFTER_SECONDS, RunRow, RunsResult, runs
 from opdash.timeutil import format_seconds
 
 
@@ -20,8 +21,19 @@ class RunsView(CatalogView):
     uses_filters = ("end", "run")
     uses_now = True
 
+    stale_after = param.Integer(
+        default=STALE_AFTER_SECONDS,
+        bounds=(1, None),
+        doc="Seconds without a heartbeat or event after which a running run is stale",
+    )
+
     def data(self) -> RunsResult:
-        return runs(self.catalog, as_of=self.filters.as_of(), run=self.filters.run.strip())
+        return runs(
+            self.catalog,
+            as_of=self.filters.as_of(),
+            run=self.filters.run.strip(),
+            stale_after=self.stale_after,
+        )
 
     def draw(self, result: RunsResult) -> Any:
         if not result.runs:
@@ -29,22 +41,34 @@ class RunsView(CatalogView):
                 "No runs", "Runs appear here from runs/<run_id>/run.json in the artifact folder."
             )
         open_alerts = sum(1 for a in result.alerts if a.open)
-        summary = (
-            f"{len(result.runs):,} runs · {open_alerts:,} open alerts · as of "
-            f"{result.as_of:%Y-%m-%d %H:%M} UTC"
+        stale = sum(1 for r in result.runs if r.stale)
+        unreadable = sum(1 for r in result.runs if r.error)
+        problems = [f"{stale:,} stale"] if stale else []
+        problems += [f"{unreadable:,} unreadable"] if unreadable else []
+        summary = " · ".join(
+            [
+                f"{len(result.runs):,} runs",
+                *problems,
+                f"{open_alerts:,} open alerts",
+                f"as of {result.as_of:%Y-%m-%d %H:%M} UTC",
+                f"stale after {format_seconds(result.stale_after_seconds)} without a sign of life",
+            ]
         )
-        tone = "warning" if open_alerts else "ok"
+        tone = "warning" if open_alerts or problems else "ok"
         run_frame = pd.DataFrame(
             {
                 "run": [r.run_id for r in result.runs],
                 "name": [r.name or "" for r in result.runs],
                 "kind": [r.kind or "" for r in result.runs],
-                "status": [r.status or "" for r in result.runs],
+                "status": [_status(r) for r in result.runs],
                 "started": [_when(r.started_at) for r in result.runs],
-                "last heartbeat": [_when(r.heartbeat_at) for r in result.runs],
+                "duration": [format_seconds(r.duration_seconds) for r in result.runs],
+                "last activity": [_when(r.last_activity_at) for r in result.runs],
                 "heartbeat age": [format_seconds(r.heartbeat_age_seconds) for r in result.runs],
                 "events": [r.events for r in result.runs],
                 "open alerts": [r.open_alerts for r in result.runs],
+                "critical": [r.open_by_severity["critical"] for r in result.runs],
+                "warning": [r.open_by_severity["warning"] for r in result.runs],
             }
         )
         parts: list[Any] = [
@@ -64,6 +88,12 @@ class RunsView(CatalogView):
             )
             parts += [pn.pane.HTML("<h3>Alerts</h3>"), plain_table(alert_frame, max_height=360)]
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+
+def _status(run: RunRow) -> str:
+    if run.error:
+        return run.error
+    return f"{run.status or '–'} · stale" if run.stale else run.status or "–"
 
 
 def _when(value: Any) -> str:

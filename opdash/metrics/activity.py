@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from opdash.errors import UsageError
+from opdash.masking import mask_text
 from opdash.metrics.scope import Scope, filter_events
 
 DEFAULT_LIMIT = 100
@@ -79,8 +80,9 @@ def activity(catalog, scope: Scope | None = None, *, limit: int = DEFAULT_LIMIT)
     if not rows:
         return ActivityResult(events=[], total=0, newest_at=None)
     total = rows[0].pop("total")
-    for row in rows[1:]:
-        del row["total"]
+    for row in rows:
+        row.pop("total", None)
+        row["payload"] = mask_text(row["payload"])  # secrets never reach a page
     return ActivityResult(
         events=[ActivityEvent(**row) for row in rows],
         total=int(total),

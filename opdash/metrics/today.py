@@ -14,6 +14,7 @@ from typing import Any
 
 import ibis
 
+from opdash.masking import mask_text
 from opdash.metrics.scope import run_on_shared, run_shaped
 from opdash.timeutil import to_micros
 
@@ -187,7 +188,7 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
         out.append(
             PendingTask(
                 task_id=row.task,
-                title=_str(row.title),
+                title=mask_text(_str(row.title)),
                 created_at=created_at,
                 age_seconds=(as_of_us - int(row.us)) / _US,
                 workflow_id=_str(row.workflow_id),
@@ -261,7 +262,7 @@ def _latest_insight(catalog, as_of_us: int) -> Insight | None:
         occurred_at=_aware(row["occurred_at"]),
         workflow_id=_str(row["workflow_id"]),
         event_id=row["event_id"],
-        text=_str(row["text"]),
+        text=mask_text(_str(row["text"])),
     )
 
 

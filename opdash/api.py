@@ -1,0 +1,354 @@
+"""The read-only JSON twin of the dashboard, served by the same ``opdash serve`` process.
+
+GET and HEAD only (any other method: 405). One route table drives both the Tornado handlers
+and the OpenAPI document, so the two cannot drift. Answers come from the process's shared
+catalog on worker threads (never on the event loop), with secrets masked by the metrics they
+come from. A run id is checked against ``RUN_ID`` before anything is looked up: ids are only
+ever matched against the catalog, never joined to a path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import tornado.ioloop
+import tornado.web
+
+from opdash import __version__
+from opdash.catalog import Catalog
+from opdash.metrics.runs import (
+    ALERT_STATES,
+    MAX_LIMIT,
+    SEVERITIES,
+    STALE_AFTER_SECONDS,
+    plain,
+    run_alerts,
+    run_snapshot,
+    run_tail,
+    runs,
+)
+
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+DEFAULT_LIMIT = 50
+_EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opdash-api")
+
+
+class ApiError(Exception):
+    """An answer other than 200: its status and JSON body."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body.get("error", ""))
+        self.status, self.body = status, body
+
+
+@dataclass(frozen=True)
+class Api:
+    """What every route reads: the shared catalog and the staleness threshold."""
+
+    catalog: Catalog
+    stale_after: int = STALE_AFTER_SECONDS
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Route:
+    path: str  # as in OpenAPI: /api/runs/{run_id}
+    summary: str
+    answer: Callable[..., dict[str, Any]]  # (api, query, *path values) -> JSON data
+    params: tuple[Param, ...] = ()
+    errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def pattern(self) -> str:
+        """The Tornado pattern: each ``{name}`` is one path segment (still URL-encoded)."""
+        return "^" + re.sub(r"\{[a-z_]+\}", "([^/]+)", self.path) + "$"
+
+
+# -- answers -------------------------------------------------------------------------------------
+
+
+def health(api: Api, query: Query) -> dict[str, Any]:
+    """ok, or degraded with the reasons: quarantined records, unreadable or stale runs."""
+    stats = api.catalog.stats()
+    listed = runs(api.catalog, as_of=api.now(), stale_after=api.stale_after).runs
+    reasons = []
+    if stats.quarantined:
+        reasons.append(f"{stats.quarantined} records quarantined")
+    unreadable = [r.run_id for r in listed if r.error]
+    if unreadable:
+        reasons.append(f"{len(unreadable)} runs unreadable: {', '.join(unreadable)}")
+    stale = [r.run_id for r in listed if r.stale]
+    if stale:
+        reasons.append(f"{len(stale)} runs stale: {', '.join(stale)}")
+    return {
+        "status": "degraded" if reasons else "ok",
+        "reasons": reasons,
+        "events": stats.events,
+        "runs": stats.runs,
+        "quarantined": stats.quarantined,
+        "last_event_at": stats.last_event_at.isoformat() if stats.last_event_at else None,
+        "refreshed_at": stats.refreshed_at.isoformat() if stats.refreshed_at else None,
+    }
+
+
+def run_list(api: Api, query: Query) -> dict[str, Any]:
+    result = runs(api.catalog, as_of=api.now(), stale_after=api.stale_after)
+    return {"as_of": result.as_of.isoformat(), "runs": [plain(r) for r in result.runs]}
+
+
+def one_run(api: Api, query: Query, run_id: str) -> dict[str, Any]:
+    snapshot = run_snapshot(
+        api.catalog, _known_run(api, run_id), as_of=api.now(), stale_after=api.stale_after
+    )
+    if snapshot is None:
+        raise _not_found(run_id)
+    return snapshot.to_dict()
+
+
+def tail(api: Api, query: Query, run_id: str) -> dict[str, Any]:
+    run_id = _known_run(api, run_id)
+    events = run_tail(api.catalog, run_id, as_of=api.now(), limit=query.limit())
+    return {"run_id": run_id, "events": events}
+
+
+def alerts(api: Api, query: Query, run_id: str) -> dict[str, Any]:
+    run_id = _known_run(api, run_id)
+    found = run_alerts(
+        api.catalog,
+        run_id,
+        as_of=api.now(),
+        limit=query.limit(),
+        severity=query.choice("severity", SEVERITIES, None),
+        state=query.choice("state", ALERT_STATES, "all"),
+    )
+    return {"run_id": run_id, "alerts": [plain(a) for a in found]}
+
+
+def openapi(api: Api, query: Query) -> dict[str, Any]:
+    return openapi_document()
+
+
+def _known_run(api: Api, run_id: str) -> str:
+    """``run_id`` when it is a well-formed id of a listed run; else 404."""
+    if not RUN_ID.fullmatch(run_id) or ".." in run_id:
+        raise _not_found(run_id)
+    if not api.catalog.fetchall("SELECT 1 FROM runs WHERE run_id = ? LIMIT 1", [run_id]):
+        raise _not_found(run_id)
+    return run_id
+
+
+def _not_found(run_id: str) -> ApiError:
+    return ApiError(404, {"error": "run not found", "run_id": run_id})
+
+
+class Query:
+    """The request's query arguments, checked (a bad value: 400 naming it)."""
+
+    def __init__(self, arguments: dict[str, list[bytes]]) -> None:
+        self._arguments = arguments
+
+    def _one(self, name: str) -> str | None:
+        values = self._arguments.get(name)
+        if not values:
+            return None
+        return values[-1].decode("utf-8", errors="replace")
+
+    def limit(self) -> int:
+        text = self._one("limit")
+        if text is None:
+            return DEFAULT_LIMIT
+        if not re.fullmatch(r"[0-9]{1,7}", text) or not 1 <= int(text) <= MAX_LIMIT:
+            raise ApiError(
+                400, {"error": f"bad limit {text!r}: use a whole number from 1 to {MAX_LIMIT}"}
+            )
+        return int(text)
+
+    def choice(self, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
+        text = self._one(name)
+        if text is None:
+            return default
+        if text not in allowed:
+            raise ApiError(400, {"error": f"bad {name} {text!r}: use one of {', '.join(allowed)}"})
+        return text
+
+
+# -- the route table -----------------------------------------------------------------------------
+
+_RUN_ID_PARAM = Param(
+    "run_id", "A run folder's name", {"type": "string", "pattern": RUN_ID.pattern}
+)
+_LIMIT = Param(
+    "limit",
+    f"How many (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
+    {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+)
+_NOT_FOUND = {404: "No such run"}
+_BAD_QUERY = {400: "A bad query value, named in the error", 404: "No such run"}
+
+ROUTES: tuple[Route, ...] = (
+    Route("/health", "Whether the data reads cleanly, with the reasons when not", health),
+    Route("/api/runs", "Every run with its status, staleness and open alerts", run_list),
+    Route(
+        "/api/runs/{run_id}",
+        "One run: metadata, counts, staleness, last events, open alerts",
+        one_run,
+        (_RUN_ID_PARAM,),
+        _NOT_FOUND,
+    ),  # fmt: skip
+    Route(
+        "/api/runs/{run_id}/tail",
+        "The run's last events, oldest first",
+        tail,
+        (_RUN_ID_PARAM, _LIMIT),
+        _BAD_QUERY,
+    ),  # fmt: skip
+    Route(
+        "/api/runs/{run_id}/alerts",
+        "The run's alerts, open ones first, newest first",
+        alerts,
+        (
+            _RUN_ID_PARAM,
+            _LIMIT,
+            Param("severity", "Only this severity", {"type": "string", "enum": list(SEVERITIES)}),
+            Param(
+                "state",
+                "open, resolved or all (default)",
+                {"type": "string", "enum": list(ALERT_STATES), "default": "all"},
+            ),
+        ),
+        _BAD_QUERY,
+    ),
+    Route("/api/openapi.json", "This document", openapi),
+)
+
+
+def openapi_document() -> dict[str, Any]:
+    """An OpenAPI 3 document of ``ROUTES``."""
+    error = {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {"type": "string"}, "run_id": {"type": "string"}},
+    }
+    paths = {}
+    for route in ROUTES:
+        responses: dict[str, Any] = {
+            "200": {
+                "description": "OK",
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        }
+        for status, text in route.errors.items():
+            responses[str(status)] = {
+                "description": text,
+                "content": {"application/json": {"schema": error}},
+            }
+        parameters = [
+            {
+                "name": p.name,
+                "in": "path" if "{" + p.name + "}" in route.path else "query",
+                "required": "{" + p.name + "}" in route.path,
+                "description": p.description,
+                "schema": p.schema,
+            }
+            for p in route.params
+        ]
+        operation = {
+            "summary": route.summary,
+            "operationId": re.sub(r"[^A-Za-z0-9]+", "_", route.path).strip("_"),
+            "parameters": parameters,
+            "responses": responses,
+        }
+        paths[route.path] = {"get": operation}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "opdash read-only API",
+            "version": __version__,
+            "description": "GET only: every other method is answered 405.",
+        },
+        "paths": paths,
+    }
+
+
+# -- Tornado -------------------------------------------------------------------------------------
+
+
+def dumps(data: Any) -> str:
+    """Stable JSON: sorted keys, real characters, no NaN; ``< > &`` written as ``\\u`` escapes
+    (the same JSON), so text from the data can never close a tag where the JSON is embedded."""
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+class ApiHandler(tornado.web.RequestHandler):
+    """One route: GET answers it, HEAD answers its headers, anything else is 405."""
+
+    def initialize(self, api: Api, route: Route | None) -> None:
+        self.api, self.route = api, route
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Cache-Control", "no-store")
+
+    async def get(self, *segments: str) -> None:
+        if self.route is None:
+            raise ApiError(404, {"error": "no such route", "path": self.request.path})
+        query = Query(self.request.query_arguments)
+        # Tornado has decoded each segment once; it is checked as it is (never decoded again)
+        loop = tornado.ioloop.IOLoop.current()
+        data = await loop.run_in_executor(
+            _EXECUTOR, lambda: self.route.answer(self.api, query, *segments)
+        )
+        self._answer(200, data)
+
+    async def head(self, *segments: str) -> None:
+        await self.get(*segments)
+
+    def _answer(self, status: int, data: dict[str, Any]) -> None:
+        self.set_status(status)
+        body = dumps(data).encode("utf-8")
+        if self.request.method == "HEAD":
+            self.set_header("Content-Length", len(body))
+            self.finish()
+        else:
+            self.finish(body)
+
+    def _handle_request_exception(self, e: BaseException) -> None:
+        if isinstance(e, ApiError):
+            self._answer(e.status, e.body)
+            return
+        super()._handle_request_exception(e)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            self.set_header("Allow", "GET, HEAD")
+            body = {"error": f"method {self.request.method} not allowed: this API is read-only"}
+        else:
+            body = {"error": self._reason}
+        self.finish(dumps(body))
+
+
+def handlers(api: Api) -> list[tuple]:
+    """Tornado ``extra_patterns`` for ``pn.serve``: every route, then 404 for the rest of /api."""
+    table: list[tuple] = [(r.pattern, ApiHandler, {"api": api, "route": r}) for r in ROUTES]
+    table.append((r"^/api/.*$", ApiHandler, {"api": api, "route": None}))
+    return table
+
+
+__all__ = ["ROUTES", "RUN_ID", "Api", "Route", "dumps", "handlers", "openapi_document"]

@@ -1,0 +1,78 @@
+"""Secrets never leave opdash: values under keys that look secret are shown as ``•••``.
+
+Artifacts written by agents carry credentials by accident (a run's ``params``, a tool call's
+payload, an alert message quoting a URL). Every answer that leaves the process — pages, the
+JSON API, snapshots, the CLI — passes through :func:`mask` or :func:`mask_text` first.
+
+A key looks secret when one of its words (split at ``_ - . space`` and camelCase) is password,
+passwd, secret, token, authorization, or the pair api key / private key (``api_key``,
+``api-key``, ``apikey``, ``privateKey`` …), whatever the case. ``max_tokens`` or
+``tokens_used`` (counts) are not secrets; ``access_token`` and ``githubToken`` are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+MASK = "•••"
+
+_WORDS = {"password", "passwd", "secret", "token", "authorization", "apikey", "privatekey"}
+_PAIRS = {("api", "key"), ("private", "key")}
+_SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+# key=value or key: value inside text; the value is quoted, or runs to a space or separator
+_FRAGMENT = re.compile(
+    r"""(?P<key>[A-Za-z][A-Za-z0-9_.\-]*)(?P<sep>\s*[=:]\s*)"""
+    r"""(?P<value>"[^"]*"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s&;,"'<>]+)""",
+    re.IGNORECASE,
+)
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a key names a secret (see the module docstring)."""
+    words = [w.lower() for w in _SPLIT.split(key) if w]
+    if any(w in _WORDS for w in words):
+        return True
+    return any(pair in _PAIRS for pair in zip(words, words[1:], strict=False))
+
+
+def mask(value: Any) -> Any:
+    """``value`` (JSON-like: dicts, lists, strings, numbers) with secret values replaced, at
+    any depth; strings have their ``key=value`` fragments masked."""
+    if isinstance(value, dict):
+        return {
+            k: MASK if isinstance(k, str) and looks_secret(k) and v is not None else mask(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [mask(v) for v in value]
+    if isinstance(value, str):
+        return mask_text(value)
+    return value
+
+
+def mask_text(text: str | None) -> str | None:
+    """``text`` with the values of its secret-looking ``key=value`` / ``key: value`` fragments
+    replaced (``token=abc`` → ``token=•••``); a JSON object or array in text is masked as
+    data and written back compactly."""
+    if not text:
+        return text
+    stripped = text.strip()
+    if stripped[:1] in "{[":
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict | list):
+            return json.dumps(mask(parsed), ensure_ascii=False)
+    return _FRAGMENT.sub(_masked_fragment, text)
+
+
+def _masked_fragment(match: re.Match[str]) -> str:
+    if not looks_secret(match["key"]):
+        return match[0]
+    return f"{match['key']}{match['sep']}{MASK}"
+
+
+__all__ = ["MASK", "looks_secret", "mask", "mask_text"]
