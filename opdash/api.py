@@ -9,7 +9,6 @@ ever matched against the catalog, never joined to a path.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +21,7 @@ import tornado.web
 
 from opdash import __version__
 from opdash.catalog import Catalog
+from opdash.jsontext import dumps
 from opdash.metrics.runs import (
     ALERT_STATES,
     MAX_LIMIT,
@@ -33,6 +33,8 @@ from opdash.metrics.runs import (
     run_tail,
     runs,
 )
+from opdash.snapshots import render_html
+from opdash.snapshots import status as whole_status
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_LIMIT = 50
@@ -72,6 +74,7 @@ class Route:
     answer: Callable[..., dict[str, Any]]  # (api, query, *path values) -> JSON data
     params: tuple[Param, ...] = ()
     errors: dict[int, str] = field(default_factory=dict)
+    media: str = "application/json"  # text/html: ``answer`` returns the page as text
 
     @property
     def pattern(self) -> str:
@@ -137,6 +140,14 @@ def alerts(api: Api, query: Query, run_id: str) -> dict[str, Any]:
         state=query.choice("state", ALERT_STATES, "all"),
     )
     return {"run_id": run_id, "alerts": [plain(a) for a in found]}
+
+
+def status_json(api: Api, query: Query) -> dict[str, Any]:
+    return whole_status(api.catalog, as_of=api.now(), stale_after=api.stale_after)
+
+
+def status_html(api: Api, query: Query) -> str:
+    return render_html(status_json(api, query))
 
 
 def openapi(api: Api, query: Query) -> dict[str, Any]:
@@ -233,6 +244,17 @@ ROUTES: tuple[Route, ...] = (
         ),
         _BAD_QUERY,
     ),
+    Route(
+        "/api/status/snapshot.json",
+        "The whole status now: today, the loop funnel, goals, runs, open alerts",
+        status_json,
+    ),
+    Route(
+        "/api/status/snapshot.html",
+        "The same status as one self-contained HTML page (no network needed)",
+        status_html,
+        media="text/html",
+    ),
     Route("/api/openapi.json", "This document", openapi),
 )
 
@@ -246,11 +268,9 @@ def openapi_document() -> dict[str, Any]:
     }
     paths = {}
     for route in ROUTES:
+        body = {"type": "string"} if route.media == "text/html" else {"type": "object"}
         responses: dict[str, Any] = {
-            "200": {
-                "description": "OK",
-                "content": {"application/json": {"schema": {"type": "object"}}},
-            }
+            "200": {"description": "OK", "content": {route.media: {"schema": body}}}
         }
         for status, text in route.errors.items():
             responses[str(status)] = {
@@ -288,13 +308,6 @@ def openapi_document() -> dict[str, Any]:
 # -- Tornado -------------------------------------------------------------------------------------
 
 
-def dumps(data: Any) -> str:
-    """Stable JSON: sorted keys, real characters, no NaN; ``< > &`` written as ``\\u`` escapes
-    (the same JSON), so text from the data can never close a tag where the JSON is embedded."""
-    text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False, default=str)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-
-
 class ApiHandler(tornado.web.RequestHandler):
     """One route: GET answers it, HEAD answers its headers, anything else is 405."""
 
@@ -305,6 +318,8 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", "application/json; charset=utf-8")
         self.set_header("X-Content-Type-Options", "nosniff")
         self.set_header("Cache-Control", "no-store")
+        # nothing an answer holds may load or run anything (the HTML snapshot included)
+        self.set_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 
     async def get(self, *segments: str) -> None:
         if self.route is None:
@@ -315,14 +330,16 @@ class ApiHandler(tornado.web.RequestHandler):
         data = await loop.run_in_executor(
             _EXECUTOR, lambda: self.route.answer(self.api, query, *segments)
         )
+        if self.route.media != "application/json":
+            self.set_header("Content-Type", f"{self.route.media}; charset=utf-8")
         self._answer(200, data)
 
     async def head(self, *segments: str) -> None:
         await self.get(*segments)
 
-    def _answer(self, status: int, data: dict[str, Any]) -> None:
+    def _answer(self, status: int, data: dict[str, Any] | str) -> None:
         self.set_status(status)
-        body = dumps(data).encode("utf-8")
+        body = (data if isinstance(data, str) else dumps(data)).encode("utf-8")
         if self.request.method == "HEAD":
             self.set_header("Content-Length", len(body))
             self.finish()

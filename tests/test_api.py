@@ -8,6 +8,7 @@ never reach anything but the catalog, and no secret may leave in any answer.
 
 from __future__ import annotations
 
+import html
 import json
 import urllib.error
 import urllib.request
@@ -111,7 +112,13 @@ def call(url: str, path: str, method: str = "GET") -> tuple[int, dict, dict]:
             status, headers, body = response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as exc:
         status, headers, body = exc.code, dict(exc.headers), exc.read()
-    return status, headers, json.loads(body) if body else {}
+    is_json = headers.get("Content-Type", "").startswith("application/json")
+    return status, headers, json.loads(body) if body and is_json else {}
+
+
+def call_raw(url: str, path: str) -> tuple[int, dict, bytes]:
+    with urllib.request.urlopen(url + path, timeout=30) as response:
+        return response.status, dict(response.headers), response.read()
 
 
 def get(url: str, path: str) -> dict:
@@ -198,7 +205,7 @@ def test_alerts_filter_by_severity_and_state(url: str, query: str, expected: lis
 
 def test_no_secret_leaves_in_any_answer_and_markup_stays_text(url: str) -> None:
     paths = ["health", "api/runs", f"api/runs/{LIVE}", f"api/runs/{LIVE}/tail?limit=1000"]
-    paths.append(f"api/runs/{LIVE}/alerts?limit=1000")
+    paths += [f"api/runs/{LIVE}/alerts?limit=1000", "api/status/snapshot.json"]
     for path in paths:
         with urllib.request.urlopen(url + path, timeout=30) as response:
             raw = response.read().decode("utf-8")
@@ -243,7 +250,8 @@ def test_a_bad_query_value_is_400_naming_it(url: str, query: str) -> None:
 
 def test_only_get_and_head_are_answered(url: str) -> None:
     paths = ["health", "api/runs", f"api/runs/{LIVE}", f"api/runs/{LIVE}/tail"]
-    paths += [f"api/runs/{LIVE}/alerts", "api/openapi.json", "api/nowhere"]
+    paths += [f"api/runs/{LIVE}/alerts", "api/status/snapshot.json", "api/status/snapshot.html"]
+    paths += ["api/openapi.json", "api/nowhere"]
     for path in paths:
         for method in ("POST", "PUT", "DELETE", "PATCH", "OPTIONS"):
             status, headers, data = call(url, path, method)
@@ -267,8 +275,58 @@ def test_openapi_documents_every_route_and_each_answers(url: str) -> None:
         "/api/runs/{run_id}",
         "/api/runs/{run_id}/tail",
         "/api/runs/{run_id}/alerts",
+        "/api/status/snapshot.json",
+        "/api/status/snapshot.html",
         "/api/openapi.json",
     }
     for path, item in document["paths"].items():
         assert set(item) == {"get"}
-        assert get(url, path.replace("{run_id}", LIVE).lstrip("/")) is not None
+        (media,) = item["get"]["responses"]["200"]["content"]
+        status, headers, _body = call_raw(url, path.replace("{run_id}", LIVE).lstrip("/"))
+        assert status == 200 and headers["Content-Type"].startswith(media), path
+
+
+def test_status_snapshot_now_as_json_and_as_a_self_contained_page(url: str) -> None:
+    whole = get(url, "api/status/snapshot.json")
+    assert {r["run_id"] for r in whole["runs"]} >= {LIVE, "broken-run"}
+    assert [s["event_type"] for s in whole["funnel"]["steps"]][:2] == [
+        "signal.created",
+        "candidate.created",
+    ]
+    assert {a["alert_id"] for a in whole["open_alerts"] if a["run_id"] == LIVE} == {
+        "a1",
+        "a3",
+        "a4",
+    }
+    status, headers, page = call_raw(url, "api/status/snapshot.html")
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in headers["Content-Security-Policy"]
+    text = page.decode("utf-8")
+    assert html.escape(EVIL) in text and "<script" not in text and "<img" not in text
+    for secret in SECRETS:
+        assert secret not in text
+
+
+def test_stale_after_is_the_servers_setting(folder: Path) -> None:
+    """A month without a sign of life is not stale when the threshold is a year."""
+    with opdash_serve(
+        folder, "--refresh", "0", "--stale-after", "31536000", ready_query="health"
+    ) as base:
+        listed = get(base, "api/runs")["runs"]
+        assert [r["run_id"] for r in listed if r["stale"]] == []
+        assert "stale" not in " ".join(get(base, "health")["reasons"])
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "soon"])
+def test_a_bad_stale_after_is_one_line_and_exit_2(folder: Path, value: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--stale-after", value],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert value in done.stderr and "Traceback" not in done.stderr

@@ -258,7 +258,7 @@ def check_runs(page: Page) -> None:
     expect(page.get_by_text("4 runs · 2 stale · 4 open alerts", exact=False)).to_be_visible(
         timeout=SLOW
     )
-    runs, alerts = table_with(page, "heartbeat age"), table_with(page, "severity")
+    runs, alerts = table_with(page, "last activity"), table_with(page, "severity")
     for run in (
         "planner-live-20261120",
         "scanner-live-20261120",

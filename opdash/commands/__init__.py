@@ -14,5 +14,6 @@ COMMANDS = [
     ("today", "today", "the operator's day at a glance"),
     ("chain", "chain", "one workflow's events as a tree by parent_event_id"),
     ("pipeline", "pipeline", "each workflow's current stage, and which ones are stuck"),
+    ("snapshot", "snapshot", "the status as deterministic files to archive (JSON and HTML)"),
     ("serve", "serve", "serve the dashboard"),
 ]

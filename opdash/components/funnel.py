@@ -13,7 +13,7 @@ from opdash.components.filters import text_options
 from opdash.components.tables import plain_table
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
 from opdash.metrics.scope import scoped
-from opdash.metrics.today import LOOP_STEPS
+from opdash.metrics.today import default_steps
 from opdash.timeutil import format_seconds
 
 CSS = """
@@ -33,12 +33,6 @@ CSS = """
 
 #: Drop-offs listed under a clicked step.
 DROPPED_SHOWN = 200
-
-
-def default_steps(event_types: list[str]) -> list[str]:
-    """The loop's steps that the data has, else the most frequent types (up to 4)."""
-    present = [s for s in LOOP_STEPS if s in event_types]
-    return present if len(present) >= 2 else event_types[:4]
 
 
 class FunnelView(CatalogView):

@@ -1,4 +1,4 @@
-"""RunsView: every run's status and heartbeat age, and the alerts raised, open ones first."""
+"""RunsView: every run's status, staleness and last activity, and the alerts raised, open ones first."""
 
 from __future__ import annotations
 
@@ -64,11 +64,8 @@ class RunsView(CatalogView):
                 "started": [_when(r.started_at) for r in result.runs],
                 "duration": [format_seconds(r.duration_seconds) for r in result.runs],
                 "last activity": [_when(r.last_activity_at) for r in result.runs],
-                "heartbeat age": [format_seconds(r.heartbeat_age_seconds) for r in result.runs],
                 "events": [r.events for r in result.runs],
-                "open alerts": [r.open_alerts for r in result.runs],
-                "critical": [r.open_by_severity["critical"] for r in result.runs],
-                "warning": [r.open_by_severity["warning"] for r in result.runs],
+                "open alerts": [_open_alerts(r) for r in result.runs],
             }
         )
         parts: list[Any] = [
@@ -94,6 +91,12 @@ def _status(run: RunRow) -> str:
     if run.error:
         return run.error
     return f"{run.status or '–'} · stale" if run.stale else run.status or "–"
+
+
+def _open_alerts(run: RunRow) -> str:
+    """``2 (critical 1, warning 1)``: how many, and of which severities."""
+    parts = [f"{severity} {n}" for severity, n in run.open_by_severity.items() if n]
+    return f"{run.open_alerts} ({', '.join(parts)})" if parts else str(run.open_alerts)
 
 
 def _when(value: Any) -> str:

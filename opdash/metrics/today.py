@@ -35,6 +35,7 @@ LOOP_TYPES = (
 )
 #: The operator loop's funnel: signal → candidate → plan → execution → close → coach.
 LOOP_STEPS = LOOP_TYPES[:6]
+
 #: The loop conversion strip: (label, from type, to type); each rate is count(to) / count(from).
 STRIP = (
     ("Signal→Candidate", "signal.created", "candidate.created"),
@@ -46,6 +47,13 @@ STRIP = (
 SEVERITIES = ("info", "warning", "critical")
 TASK_DECISIONS = ("task.accepted", "task.rejected")
 _US = 1_000_000
+
+
+def default_steps(event_types: list[str]) -> list[str]:
+    """The funnel shown first: the loop's steps the data has, else the most frequent types
+    (up to 4). ``event_types``: most frequent first."""
+    present = [s for s in LOOP_STEPS if s in event_types]
+    return present if len(present) >= 2 else event_types[:4]
 
 
 @dataclass(frozen=True)
@@ -298,4 +306,4 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
-__all__ = ["LOOP_TYPES", "STRIP", "Insight", "PendingTask", "TodayResult", "today"]
+__all__ = ["LOOP_TYPES", "STRIP", "Insight", "PendingTask", "TodayResult", "default_steps", "today"]

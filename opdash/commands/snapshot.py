@@ -1,0 +1,37 @@
+"""opdash snapshot DIR --out OUT [--as-of ISO]: the status as deterministic files to archive.
+
+Writes status_snapshot.json, status_snapshot.html, runs.json and runs/<run_id>/{snapshot,tail,
+alerts}.json under OUT (never inside DIR). Same artifacts and same --as-of: the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from opdash.commands.common import add_folder, open_folder, positive
+from opdash.metrics.runs import STALE_AFTER_SECONDS
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_folder(parser)
+    parser.add_argument("--out", required=True, type=Path, metavar="OUT", help="folder to write")
+    parser.add_argument(
+        "--as-of", default=None, metavar="ISO", help="the moment (default: the data's newest)"
+    )
+    parser.add_argument(
+        "--stale-after",
+        type=positive,
+        default=STALE_AFTER_SECONDS,
+        help="seconds without a heartbeat or event after which a running run is stale",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from opdash.snapshots import write_snapshot
+    from opdash.timeutil import parse_instant
+
+    as_of = parse_instant(args.as_of, name="--as-of")  # fail on a bad option before reading
+    written = write_snapshot(open_folder(args), args.out, as_of=as_of, stale_after=args.stale_after)
+    print(f"wrote {len(written.files)} files to {written.out}")
+    return 0
