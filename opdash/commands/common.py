@@ -51,6 +51,18 @@ def add_folder(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("dir", type=folder, help="the artifact folder")
 
 
+def add_stale_after(parser: argparse.ArgumentParser) -> None:
+    from opdash.metrics.runs import STALE_AFTER_SECONDS
+
+    parser.add_argument(
+        "--stale-after",
+        type=positive,
+        default=STALE_AFTER_SECONDS,
+        metavar="SECONDS",
+        help="a running run with no heartbeat or event for longer is stale (default 300)",
+    )
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from opdash.commands.common import add_folder, count, port, positive
-from opdash.metrics.runs import STALE_AFTER_SECONDS
+from opdash.commands.common import add_folder, add_stale_after, count, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,12 +15,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--refresh", type=count, default=10, help="seconds between refreshes (0 = off)"
     )
-    parser.add_argument(
-        "--stale-after",
-        type=positive,
-        default=STALE_AFTER_SECONDS,
-        help="seconds without a heartbeat or event after which a running run is stale",
-    )
+    add_stale_after(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from opdash.commands.common import add_folder, open_folder, positive
-from opdash.metrics.runs import STALE_AFTER_SECONDS
+from opdash.commands.common import add_folder, add_stale_after, open_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--as-of", default=None, metavar="ISO", help="the moment (default: the data's newest)"
     )
-    parser.add_argument(
-        "--stale-after",
-        type=positive,
-        default=STALE_AFTER_SECONDS,
-        help="seconds without a heartbeat or event after which a running run is stale",
-    )
+    add_stale_after(parser)
 
 
 def run(args: argparse.Namespace) -> int:
