@@ -18,6 +18,8 @@ from typing import Any
 
 import tornado.ioloop
 import tornado.web
+from bokeh.server.auth_provider import NullAuth
+from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 from opdash import __version__
 from opdash.catalog import Catalog
@@ -79,7 +81,8 @@ class Route:
     @property
     def pattern(self) -> str:
         """The Tornado pattern: each ``{name}`` is one path segment (still URL-encoded)."""
-        return "^" + re.sub(r"\{[a-z_]+\}", "([^/]+)", self.path) + "$"
+        parts = re.split(r"\{[a-z_]+\}", self.path)
+        return "^" + "([^/]+)".join(re.escape(part) for part in parts) + "$"
 
 
 # -- answers -------------------------------------------------------------------------------------
@@ -308,11 +311,19 @@ def openapi_document() -> dict[str, Any]:
 # -- Tornado -------------------------------------------------------------------------------------
 
 
-class ApiHandler(tornado.web.RequestHandler):
-    """One route: GET answers it, HEAD answers its headers, anything else is 405."""
+class ApiHandler(AuthRequestHandler):
+    """One route: GET answers it, HEAD answers its headers, anything else is 405. With a login
+    on (``--basic-auth``, OAuth), a request without the dashboard's login cookie is 401."""
 
     def initialize(self, api: Api, route: Route | None) -> None:
         self.api, self.route = api, route
+
+    async def prepare(self) -> None:
+        await super().prepare()
+        if not isinstance(self.application.auth_provider, NullAuth) and not self.current_user:
+            raise ApiError(
+                401, {"error": "log in first: this server requires a login", "login": "/login"}
+            )
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -361,6 +372,16 @@ class ApiHandler(tornado.web.RequestHandler):
         self.finish(dumps(body))
 
 
+def implemented_methods(handler: type[tornado.web.RequestHandler]) -> list[str]:
+    """The request methods a Tornado handler class answers (the rest fall to Tornado's 405)."""
+    base = tornado.web.RequestHandler
+    return [
+        method
+        for method in handler.SUPPORTED_METHODS
+        if getattr(handler, method.lower(), None) is not getattr(base, method.lower())
+    ]
+
+
 def handlers(api: Api) -> list[tuple]:
     """Tornado ``extra_patterns`` for ``pn.serve``: every route, then 404 for the rest of /api."""
     table: list[tuple] = [(r.pattern, ApiHandler, {"api": api, "route": r}) for r in ROUTES]
@@ -368,4 +389,12 @@ def handlers(api: Api) -> list[tuple]:
     return table
 
 
-__all__ = ["ROUTES", "RUN_ID", "Api", "Route", "dumps", "handlers", "openapi_document"]
+__all__ = [
+    "ROUTES",
+    "RUN_ID",
+    "Api",
+    "Route",
+    "handlers",
+    "implemented_methods",
+    "openapi_document",
+]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from functools import cache
 from importlib import resources
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 from opdash.errors import UsageError, did_you_mean
 
@@ -170,3 +170,14 @@ def schema(name: str = "envelope") -> dict:
     """A JSON Schema shipped in the package (``envelope``, ``run``, ``alert``)."""
     text = resources.files("opdash.schemas").joinpath(f"{name}.schema.json").read_text("utf-8")
     return json.loads(text)
+
+
+def outside_artifacts(root: str | Path, path: str | Path, option: str) -> Path:
+    """``path`` resolved, or a UsageError naming ``option`` when it lies in the artifact folder
+    ``root``: opdash never writes there."""
+    folder, target = Path(root).resolve(), Path(path).resolve()
+    if target == folder or folder in target.parents:
+        raise UsageError(
+            f"{option} {path} is inside the artifact folder {folder}; opdash never writes there"
+        )
+    return target

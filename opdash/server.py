@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import errno
+import secrets
 import socket
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from opdash.catalog import shared_catalog
 from opdash.errors import UsageError
@@ -26,6 +29,33 @@ def check_port_free(address: str, port: int) -> None:
             raise UsageError(f"cannot listen on {address}:{port}: {exc.strerror}") from None
 
 
+@dataclass(frozen=True)
+class Access:
+    """Who may see the dashboard and its API (everyone who reaches the address by default)."""
+
+    basic_auth: str | None = None  # a password, or a JSON file of {user: password} (Panel's)
+    cookie_secret: str | None = None  # generated per start when a login is on and none is given
+    oauth: dict[str, Any] = field(default_factory=dict)  # Panel's oauth_* options, passed on
+
+    @property
+    def setting(self) -> str:
+        """What the audit reports: none, basic, or oauth (provider)."""
+        if self.basic_auth:
+            return "basic"
+        if self.oauth.get("oauth_provider"):
+            return f"oauth ({self.oauth['oauth_provider']})"
+        return "none"
+
+    def panel_options(self) -> dict[str, Any]:
+        if self.setting == "none":
+            return {}
+        secret = self.cookie_secret or secrets.token_urlsafe(32)
+        options: dict[str, Any] = {"cookie_secret": secret, **self.oauth}
+        if self.basic_auth:
+            options["basic_auth"] = self.basic_auth
+        return options
+
+
 def serve(
     folder: str | Path,
     *,
@@ -34,6 +64,7 @@ def serve(
     show: bool,
     refresh: int,
     stale_after: int = STALE_AFTER_SECONDS,
+    access: Access = Access(),  # noqa: B008  (frozen: one shared default is safe)
 ) -> int:
     check_port_free(address, port)
     import panel as pn
@@ -47,8 +78,11 @@ def serve(
     if refresh:
         schedule_refresh(catalog, refresh)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
+    login = "" if access.setting == "none" else f" (login: {access.setting})"
     print(
-        f"opdash: serving {catalog.root} on http://{address}:{port}/", file=sys.stderr, flush=True
+        f"opdash: serving {catalog.root} on http://{address}:{port}/{login}",
+        file=sys.stderr,
+        flush=True,
     )
     pn.serve(
         {"/": session_factory(catalog, refresh, stale_after)},
@@ -59,5 +93,6 @@ def serve(
         title=f"opdash · {catalog.root.name}",
         threaded=False,
         extra_patterns=handlers(Api(catalog, stale_after=stale_after)),
+        **access.panel_options(),
     )
     return 0

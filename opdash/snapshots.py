@@ -16,6 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from opdash.contract import outside_artifacts
 from opdash.errors import UsageError
 from opdash.jsontext import dumps
 from opdash.metrics.funnel import funnel
@@ -77,7 +78,7 @@ def write_snapshot(
     catalog, out: Path, *, as_of: datetime | None = None, stale_after: int = STALE_AFTER_SECONDS
 ) -> Written:
     """Every snapshot file under ``out`` (never inside the artifact folder)."""
-    out = _outside_artifacts(catalog, out)
+    out = outside_artifacts(catalog.root, out, "--out")
     moment = as_of or newest_moment(catalog)
     if moment is None:
         raise UsageError(f"{catalog.root} holds no timestamps to snapshot; give --as-of")
@@ -102,15 +103,6 @@ def write_snapshot(
     for relative, text in files.items():
         _write_atomically(out / relative, text)
     return Written(out, list(files))
-
-
-def _outside_artifacts(catalog, out: Path) -> Path:
-    root, target = Path(catalog.root).resolve(), Path(out).resolve()
-    if target == root or root in target.parents:
-        raise UsageError(
-            f"--out {out} is inside the artifact folder {root}; opdash never writes there"
-        )
-    return target
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -9,6 +9,23 @@ from pathlib import Path
 import pytest
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+
+
+def _fingerprint(root: Path) -> dict[str, tuple[int, int, int]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, p.stat().st_mode)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def demo_folder_is_never_written():
+    """Every test reads data/demo (CI makes it read-only with chmod -R a-w; as root that is not
+    enforced, so the whole tree's sizes, times and modes are compared after the session)."""
+    before = _fingerprint(DEMO)
+    yield
+    assert _fingerprint(DEMO) == before, "something wrote into data/demo"
 
 
 def at(when: float | datetime = 0) -> str:

@@ -79,8 +79,11 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 
 
 def copy_demo(dest: Path) -> Path:
-    """A private copy of the demo folder at ``dest`` (tests that add files must not touch DEMO)."""
+    """A private, writable copy of the demo folder at ``dest`` (tests that add files must not
+    touch DEMO, which CI makes read-only)."""
     shutil.copytree(DEMO, dest)
+    for path in [dest, *dest.rglob("*")]:
+        path.chmod(path.stat().st_mode | 0o200)
     return dest
 
 

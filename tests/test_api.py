@@ -330,3 +330,60 @@ def test_a_bad_stale_after_is_one_line_and_exit_2(folder: Path, value: str) -> N
     )
     assert done.returncode == 2
     assert value in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_login_guards_the_pages_and_every_route(folder: Path) -> None:
+    """--basic-auth works out of the box (no cookie secret given): nothing is answered before
+    the login, everything after it."""
+    import http.cookiejar
+    import urllib.parse
+
+    with opdash_serve(
+        folder, "--refresh", "0", "--basic-auth", "pw-1", ready_query="login"
+    ) as base:
+        for route in ["health", "api/runs", f"api/runs/{LIVE}/tail", "api/status/snapshot.html"]:
+            status, _headers, data = call(base, route)
+            assert status == 401 and "log in" in data["error"], route
+        no_redirect = urllib.request.build_opener(NoRedirect)
+        with pytest.raises(urllib.error.HTTPError) as page:
+            no_redirect.open(base, timeout=30)
+        assert page.value.code == 302 and "/login" in page.value.headers["Location"]
+
+        def session(password: str):
+            jar = http.cookiejar.CookieJar()
+            opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+            form = urllib.parse.urlencode({"username": "op", "password": password}).encode()
+            opener.open(base + "login", data=form, timeout=30).read()
+            return opener
+
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            session("wrong").open(base + "api/runs", timeout=30)
+        assert refused.value.code == 401
+        opener = session("pw-1")
+        with opener.open(base + "api/runs", timeout=30) as response:
+            assert response.status == 200 and json.loads(response.read())["runs"]
+        with opener.open(base, timeout=30) as response:
+            assert response.status == 200
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--oauth-key", "k"], "--oauth-key needs --oauth-provider"),
+        (["--basic-auth", "x", "--oauth-provider", "github"], "not both"),
+        (["--oauth-provider", "github", "--oauth-extra-params", "{bad"], "'{bad'"),
+        (["--basic-auth", ""], "--basic-auth needs"),
+    ],
+)
+def test_bad_login_options_are_one_line_and_exit_2(folder: Path, args, named: str) -> None:
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", "1", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr

@@ -16,4 +16,5 @@ COMMANDS = [
     ("pipeline", "pipeline", "each workflow's current stage, and which ones are stuck"),
     ("snapshot", "snapshot", "the status as deterministic files to archive (JSON and HTML)"),
     ("serve", "serve", "serve the dashboard"),
+    ("audit", "audit", "a read-only proof of what serving the folder exposes"),
 ]

@@ -1,0 +1,42 @@
+"""opdash audit DIR --out-json F --out-markdown F: a read-only proof of what serving DIR exposes.
+
+Takes the same --address, --port and login options as ``opdash serve`` and reports the routes
+and methods, the bind address, the login setting and the data's counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from opdash.commands.common import add_folder, open_folder
+from opdash.commands.serve import access, add_server_arguments
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_folder(parser)
+    parser.add_argument("--out-json", type=Path, required=True, metavar="FILE")
+    parser.add_argument("--out-markdown", type=Path, required=True, metavar="FILE")
+    add_server_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from opdash.audit import audit, markdown
+    from opdash.errors import UsageError
+    from opdash.jsontext import dumps
+
+    login = access(args).setting
+    root = Path(args.dir).resolve()
+    for out in (args.out_json, args.out_markdown):
+        target = out.resolve()
+        if target == root or root in target.parents:
+            raise UsageError(
+                f"{out} is inside the artifact folder {root}; opdash never writes there"
+            )
+    result = audit(
+        lambda: open_folder(args), root, address=args.address, port=args.port, login=login
+    )
+    args.out_json.write_text(dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    args.out_markdown.write_text(markdown(result), encoding="utf-8")
+    print(f"wrote {args.out_json} and {args.out_markdown}")
+    return 0 if result.artifact_folder_unchanged else 1
