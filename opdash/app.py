@@ -137,10 +137,8 @@ class Dashboard(param.Parameterized):
             feed = add(ActivityFeed(c, filters=f))
             parts = [heading("Activity"), feed.controls(), feed]
         elif page == "runs":
-            parts = [
-                heading("Runs and alerts"),
-                add(RunsView(c, filters=f, stale_after=self.stale_after), False),
-            ]
+            view = add(RunsView(c, filters=f, stale_after=self.stale_after))
+            parts = [heading("Runs and alerts"), view.controls(), view]
         else:
             parts = [
                 heading("Data quality"),
@@ -254,7 +252,11 @@ def overview_views(catalog: Catalog, filters: Filters) -> list[CatalogView]:
 def view_choices(view: CatalogView) -> list[str]:
     """A view's own parameters (what it lets the operator choose), in declaration order."""
     shared = set(CatalogView.param) | {"name"}
-    return [name for name in view.param if name not in shared]
+    return [
+        name
+        for name in view.param
+        if name not in shared and (view.param[name].precedence or 0) >= 0  # <0: a setting
+    ]
 
 
 def build_app(

@@ -693,6 +693,39 @@ def test_a_bad_permalink_value_warns_and_the_page_still_renders(page: Page, demo
     assert console == []
 
 
+def test_a_run_opens_its_detail_and_alerts_narrow_by_severity_and_state(
+    page: Page, demo_url, console
+):
+    """Watch-only run monitoring: a click opens a run's metadata (secrets masked), newest
+    events and open alerts; the alerts across runs narrow; the URL keeps both."""
+    page.goto(f"{demo_url}?page=runs&{DAY}")
+    check_runs(page)
+    cell(table_with(page, "last activity"), "run", "planner-live-20261120").click()
+    expect(page.get_by_text("Run planner-live-20261120 · Live planner")).to_be_visible(timeout=SLOW)
+    expect(page).to_have_url(url_has("detail=planner-live-20261120"))
+    expect(page.get_by_text('"api_key": "•••"')).to_be_visible()
+    assert "sk-demo-not-a-real-key" not in page.content()
+    expect(page.get_by_text("Newest 19 events (oldest first)")).to_be_visible()
+    expect(cell(table_with(page, "payload"), "event type", "run.started")).to_have_count(1)
+
+    page.get_by_label("Alert severity").select_option("critical")
+    expect(page.get_by_text("Alerts (critical)")).to_be_visible(timeout=SLOW)
+    page.get_by_label("Alert state").select_option("resolved")
+    expect(page.get_by_text("Alerts (critical, resolved)")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("No alert matches the chosen severity and state.")).to_be_visible()
+    page.get_by_label("Alert state").select_option("open")
+    alerts = table_with(page, "resolved").last
+    expect(cell(alerts, "title")).to_have_count(2, timeout=SLOW)  # the two open critical ones
+    expect(cell(alerts, "severity", "critical")).to_have_count(2)
+    expect(page).to_have_url(url_has("severity=critical", "state=open"))
+
+    page.reload()  # the permalink restores all three
+    expect(page.get_by_text("Alerts (critical, open)")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Run planner-live-20261120 · Live planner")).to_be_visible()
+    expect_no_error_cards(page)
+    assert console == []
+
+
 # -- 7. an empty folder says what to put in it ---------------------------------------------------
 
 
