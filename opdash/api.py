@@ -23,6 +23,7 @@ from bokeh.server.views.auth_request_handler import AuthRequestHandler
 
 from opdash import __version__
 from opdash.catalog import Catalog
+from opdash.errors import did_you_mean
 from opdash.jsontext import dumps
 from opdash.metrics.runs import (
     ALERT_STATES,
@@ -41,6 +42,13 @@ from opdash.snapshots import status as whole_status
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_LIMIT = 50
 _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opdash-api")
+
+
+#: What any route may answer besides 200.
+_ALWAYS = {
+    400: "An unknown query parameter or a bad value, named in the error",
+    401: "Log in first (only when the server requires a login)",
+}
 
 
 class ApiError(Exception):
@@ -75,8 +83,12 @@ class Route:
     summary: str
     answer: Callable[..., dict[str, Any]]  # (api, query, *path values) -> JSON data
     params: tuple[Param, ...] = ()
-    errors: dict[int, str] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=lambda: dict(_ALWAYS))
     media: str = "application/json"  # text/html: ``answer`` returns the page as text
+
+    @property
+    def query_names(self) -> tuple[str, ...]:
+        return tuple(p.name for p in self.params if "{" + p.name + "}" not in self.path)
 
     @property
     def pattern(self) -> str:
@@ -173,8 +185,19 @@ def _not_found(run_id: str) -> ApiError:
 class Query:
     """The request's query arguments, checked (a bad value: 400 naming it)."""
 
-    def __init__(self, arguments: dict[str, list[bytes]]) -> None:
+    def __init__(self, arguments: dict[str, list[bytes]], known: tuple[str, ...] = ()) -> None:
         self._arguments = arguments
+        for name in sorted(arguments):
+            if name not in known:
+                allowed = (
+                    f"this route takes {', '.join(known)}" if known else "this route takes none"
+                )
+                raise ApiError(
+                    400,
+                    {
+                        "error": f"unknown query parameter {name!r}{did_you_mean(name, known)}; {allowed}"
+                    },
+                )
 
     def _one(self, name: str) -> str | None:
         values = self._arguments.get(name)
@@ -211,8 +234,7 @@ _LIMIT = Param(
     f"How many (default {DEFAULT_LIMIT}, at most {MAX_LIMIT})",
     {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
 )
-_NOT_FOUND = {404: "No such run"}
-_BAD_QUERY = {400: "A bad query value, named in the error", 404: "No such run"}
+_NOT_FOUND = {**_ALWAYS, 404: "No such run"}
 
 ROUTES: tuple[Route, ...] = (
     Route("/health", "Whether the data reads cleanly, with the reasons when not", health),
@@ -229,7 +251,7 @@ ROUTES: tuple[Route, ...] = (
         "The run's last events, oldest first",
         tail,
         (_RUN_ID_PARAM, _LIMIT),
-        _BAD_QUERY,
+        _NOT_FOUND,
     ),  # fmt: skip
     Route(
         "/api/runs/{run_id}/alerts",
@@ -245,7 +267,7 @@ ROUTES: tuple[Route, ...] = (
                 {"type": "string", "enum": list(ALERT_STATES), "default": "all"},
             ),
         ),
-        _BAD_QUERY,
+        _NOT_FOUND,
     ),
     Route(
         "/api/status/snapshot.json",
@@ -335,7 +357,7 @@ class ApiHandler(AuthRequestHandler):
     async def get(self, *segments: str) -> None:
         if self.route is None:
             raise ApiError(404, {"error": "no such route", "path": self.request.path})
-        query = Query(self.request.query_arguments)
+        query = Query(self.request.query_arguments, self.route.query_names)
         # Tornado has decoded each segment once; it is checked as it is (never decoded again)
         loop = tornado.ioloop.IOLoop.current()
         data = await loop.run_in_executor(

@@ -16,8 +16,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import schemathesis
 from conftest import write_lines
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from servers import copy_demo, opdash_serve
+
+from opdash import api
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 LIVE = "live-now"
@@ -387,3 +392,47 @@ def test_bad_login_options_are_one_line_and_exit_2(folder: Path, args, named: st
     cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", "1", *args]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and named in done.stderr and "Traceback" not in done.stderr
+
+
+# -- the OpenAPI document against the server, by schemathesis -----------------------------------
+
+
+def test_every_route_answers_as_its_openapi_document_says(url: str) -> None:
+    """schemathesis generates paths and queries (well-formed and not) for every documented
+    operation: no server error, and every status, content type, header and body as documented.
+    (Driven through Hypothesis directly: schemathesis' pytest plugin does not run on pytest 9.)"""
+    schema = schemathesis.openapi.from_url(url + "api/openapi.json")
+    operations = [result.ok() for result in schema.get_all_operations()]
+    # every route but the document itself (schemathesis leaves its own schema out)
+    assert len(operations) == len(api.ROUTES) - 1
+
+    for operation in operations:
+        has_parameters = bool(list(operation.iter_parameters()))
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            if mode == GenerationMode.NEGATIVE and not has_parameters:
+                continue  # nothing to get wrong
+            cases = operation.as_strategy(generation_mode=mode)
+            if "{run_id}" in operation.path and mode == GenerationMode.POSITIVE:
+                cases = cases | cases.map(of_the_live_run)  # real runs too, not only 404s
+
+            @given(case=cases)
+            @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+            def conforms(case) -> None:
+                case.call_and_validate()
+
+            conforms()
+
+
+def of_the_live_run(case):
+    case.path_parameters = {**(case.path_parameters or {}), "run_id": LIVE}
+    return case
+
+
+def test_an_unknown_query_parameter_is_400_with_a_suggestion(url: str) -> None:
+    status, _headers, data = call(url, f"api/runs/{LIVE}/tail?limt=5")
+    assert status == 400
+    assert data["error"] == (
+        "unknown query parameter 'limt' — did you mean 'limit'?; this route takes limit"
+    )
+    status, _headers, data = call(url, "api/runs?verbose=1")
+    assert status == 400 and "this route takes none" in data["error"]
