@@ -22,8 +22,9 @@ _WORDS = {"password", "passwd", "secret", "token", "authorization", "apikey", "p
 _PAIRS = {("api", "key"), ("private", "key")}
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 # key=value or key: value inside text; the value is quoted, or runs to a space or separator
+# (a key may close a quote first: "token": "x" inside broken JSON text)
 _FRAGMENT = re.compile(
-    r"""(?P<key>[A-Za-z][A-Za-z0-9_.\-]*)(?P<sep>\s*[=:]\s*)"""
+    r"""(?P<key>[A-Za-z][A-Za-z0-9_.\-]*)(?P<sep>["']?\s*[=:]\s*)"""
     r"""(?P<value>"[^"]*"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s&;,"'<>]+)""",
     re.IGNORECASE,
 )
@@ -72,7 +73,9 @@ def mask_text(text: str | None) -> str | None:
 def _masked_fragment(match: re.Match[str]) -> str:
     if not looks_secret(match["key"]):
         return match[0]
-    return f"{match['key']}{match['sep']}{MASK}"
+    value = match["value"]
+    quote = value[0] if value[:1] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
+    return f"{match['key']}{match['sep']}{quote}{MASK}{quote}"
 
 
 __all__ = ["MASK", "looks_secret", "mask", "mask_text"]

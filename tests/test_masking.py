@@ -43,7 +43,7 @@ def test_any_depth_and_inside_text() -> None:
     }
     masked = mask(data)
     assert masked["a"] == [{"b": {"Password": MASK, "n": 2}}, f"url?x=1&token={MASK}&y=2"]
-    assert masked["note"] == f"api_key={MASK} and secret: {MASK}, Authorization: {MASK} done"
+    assert masked["note"] == f'api_key="{MASK}" and secret: {MASK}, Authorization: {MASK} done'
     assert masked["empty"] == {"token": None}  # nothing to hide, and shown as absent
     for secret in ("p1", "t1", "quoted value", "s2", "b3"):
         assert secret not in json.dumps(masked)
@@ -86,3 +86,27 @@ def test_masking_is_idempotent_and_leaves_no_secret_value(value) -> None:
                 check(v)
 
     check(once)
+
+
+def test_broken_json_text_is_masked_too() -> None:
+    """Quarantined lines are shown as text and are often JSON cut short."""
+    assert mask_text('{"token": "abc", "n": 1') == '{"token": "•••", "n": 1'
+    assert mask_text("{'password': 'x y', broken") == "{'password': '•••', broken"
+    assert mask_text('see api_key="k 1" now') == 'see api_key="•••" now'
+
+
+def test_quarantined_samples_never_show_a_secret(folder) -> None:
+    """The Data quality panel shows broken records as they were, except their secrets."""
+    import opdash
+    from opdash.metrics.quality import quality_report
+
+    (folder / "events").mkdir(parents=True, exist_ok=True)
+    (folder / "events" / "a.jsonl").write_text(
+        '{"event_id": "e1", "api_key": "ak-live-9", "event_type": \n'
+        '{"event_id": "e2", "event_type": "t", "occurred_at": "yesterday", "token": "tk-9"}\n'
+    )
+    report = quality_report(opdash.open(folder))
+    assert len(report.samples) == 2
+    for sample in report.samples:
+        text = f"{sample.raw} {sample.detail}"
+        assert "ak-live-9" not in text and "tk-9" not in text and MASK in sample.raw

@@ -5,11 +5,12 @@ One report for the Data quality panel and ``opdash info``, so both always tell t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from opdash.catalog import CatalogStats
 from opdash.contract import QUARANTINE_REASONS
+from opdash.masking import mask_text
 
 SAMPLES = 50
 
@@ -65,5 +66,10 @@ def quality_report(catalog, *, samples: int = SAMPLES) -> QualityReport:
     return QualityReport(
         stats=catalog.stats(),
         by_reason=[ReasonCount(r, QUARANTINE_REASONS.get(r, ""), n) for r, n in reasons],
-        samples=[QuarantineSample(*row) for row in rows],
+        samples=[_masked(QuarantineSample(*row)) for row in rows],
     )
+
+
+def _masked(sample: QuarantineSample) -> QuarantineSample:
+    """Broken records are shown as text: secrets in them are masked like everywhere else."""
+    return replace(sample, detail=mask_text(sample.detail), raw=mask_text(sample.raw))
