@@ -707,6 +707,7 @@ def test_a_run_opens_its_detail_and_alerts_narrow_by_severity_and_state(
     assert "sk-demo-not-a-real-key" not in page.content()
     expect(page.get_by_text("Newest 19 events (oldest first)")).to_be_visible()
     expect(cell(table_with(page, "payload"), "event type", "run.started")).to_have_count(1)
+    expect(page.get_by_text("Its 3 alerts (open first)")).to_be_visible()
 
     page.get_by_label("Alert severity").select_option("critical")
     expect(page.get_by_text("Alerts (critical)")).to_be_visible(timeout=SLOW)

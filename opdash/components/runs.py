@@ -105,7 +105,8 @@ class RunsView(CatalogView):
             table,
         ]
         if self.detail.strip():
-            parts += _detail(self.detail.strip(), page.detail)
+            its_alerts = [a for a in page.result.alerts if a.run_id == self.detail.strip()]
+            parts += _detail(self.detail.strip(), page.detail, its_alerts)
         parts.append(pn.pane.HTML(f"<h3>Alerts ({_alerts_note(self)})</h3>"))
         if page.alerts:
             parts.append(plain_table(_alerts_frame(page.alerts), max_height=360))
@@ -171,7 +172,7 @@ def _alerts_note(view: RunsView) -> str:
     return ", ".join(chosen) if chosen else "all"
 
 
-def _detail(run_id: str, snapshot: RunSnapshot | None) -> list[Any]:
+def _detail(run_id: str, snapshot: RunSnapshot | None, alerts: list[AlertRow]) -> list[Any]:
     """A run's metadata, newest events and alerts; text only, secrets already masked."""
     if snapshot is None:
         return [empty_card(f"No run {run_id}", "No run with that id had started by then.")]
@@ -211,9 +212,9 @@ def _detail(run_id: str, snapshot: RunSnapshot | None) -> list[Any]:
     parts: list[Any] = [pn.pane.HTML(header, sizing_mode="stretch_width")]
     parts.append(pn.pane.HTML(f"<h4>Newest {len(events)} events (oldest first)</h4>"))
     parts.append(plain_table(events, max_height=320))
-    if snapshot.open_alerts:
-        parts.append(pn.pane.HTML("<h4>Its open alerts</h4>"))
-        parts.append(plain_table(_alerts_frame(snapshot.open_alerts)))
+    if alerts:
+        parts.append(pn.pane.HTML(f"<h4>Its {len(alerts)} alerts (open first)</h4>"))
+        parts.append(plain_table(_alerts_frame(alerts)))
     return parts
 
 
