@@ -81,7 +81,7 @@ class Param:
 class Route:
     path: str  # as in OpenAPI: /api/runs/{run_id}
     summary: str
-    answer: Callable[..., dict[str, Any]]  # (api, query, *path values) -> JSON data
+    answer: Callable[..., dict[str, Any] | str]  # (api, query, *path values) -> JSON data
     params: tuple[Param, ...] = ()
     errors: dict[int, str] = field(default_factory=lambda: dict(_ALWAYS))
     media: str = "application/json"  # text/html: ``answer`` returns the page as text
@@ -187,17 +187,12 @@ class Query:
 
     def __init__(self, arguments: dict[str, list[bytes]], known: tuple[str, ...] = ()) -> None:
         self._arguments = arguments
-        for name in sorted(arguments):
-            if name not in known:
-                allowed = (
-                    f"this route takes {', '.join(known)}" if known else "this route takes none"
-                )
-                raise ApiError(
-                    400,
-                    {
-                        "error": f"unknown query parameter {name!r}{did_you_mean(name, known)}; {allowed}"
-                    },
-                )
+        unknown = sorted(set(arguments) - set(known))
+        if unknown:
+            name = unknown[0]
+            takes = f"this route takes {', '.join(known)}" if known else "this route takes none"
+            error = f"unknown query parameter {name!r}{did_you_mean(name, known)}; {takes}"
+            raise ApiError(400, {"error": error})
 
     def _one(self, name: str) -> str | None:
         values = self._arguments.get(name)
@@ -245,14 +240,14 @@ ROUTES: tuple[Route, ...] = (
         one_run,
         (_RUN_ID_PARAM,),
         _NOT_FOUND,
-    ),  # fmt: skip
+    ),
     Route(
         "/api/runs/{run_id}/tail",
         "The run's last events, oldest first",
         tail,
         (_RUN_ID_PARAM, _LIMIT),
         _NOT_FOUND,
-    ),  # fmt: skip
+    ),
     Route(
         "/api/runs/{run_id}/alerts",
         "The run's alerts, open ones first, newest first",

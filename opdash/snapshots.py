@@ -201,8 +201,9 @@ def _funnel_html(loop: dict[str, Any] | None) -> list[str]:
     for step in loop["steps"]:
         share = step.get("conversion_from_start") or 0.0
         bar = f'<span class="bar" style="width:{max(1, round(share * 200))}px"></span>'
-        rows.append([str(step["step"]), _e(step["event_type"]), f"{step['count']:,}",
-                     f"{bar} {share:.1%}"])  # fmt: skip
+        rows.append(
+            [str(step["step"]), _e(step["event_type"]), f"{step['count']:,}", f"{bar} {share:.1%}"]
+        )
     return [
         "<h2>Loop funnel</h2>",
         _table(["step", "event type", "count", "from start"], rows, {2}),
@@ -215,14 +216,16 @@ def _goals_html(goal_result: dict[str, Any]) -> list[str]:
     rows = []
     for goal in goal_result["goals"]:
         progress = goal["progress"]
-        rows.append([
-            _e(goal["title"] or goal["id"]),
-            _e(goal["status"]),
-            _e(goal["actual"]),
-            _e(goal["target"]),
-            _e("–" if progress is None else f"{progress:.0%}"),
-            _e(f"{goal['expected_progress']:.0%}"),
-        ])  # fmt: skip
+        rows.append(
+            [
+                _e(goal["title"] or goal["id"]),
+                _e(goal["status"]),
+                _e(goal["actual"]),
+                _e(goal["target"]),
+                _e("–" if progress is None else f"{progress:.0%}"),
+                _e(f"{goal['expected_progress']:.0%}"),
+            ]
+        )
     headers = ["goal", "status", "actual", "target", "progress", "expected by now"]
     return ["<h2>Goals</h2>", _table(headers, rows)]
 
@@ -238,13 +241,28 @@ def _runs_html(run_rows: list[dict[str, Any]], stale_after: int) -> list[str]:
             status_cell = (
                 f'<span class="bad">{_e(status_text)}{" · stale" if run["stale"] else ""}</span>'
             )
-        rows.append([
-            _e(run["run_id"]), _e(run["name"]), status_cell, _e(run["started_at"]),
-            _e(format_seconds(run["duration_seconds"])), _e(run["last_activity_at"]),
-            f"{run['events']:,}", f"{run['open_alerts']:,}",
-        ])  # fmt: skip
-    headers = ["run", "name", "status", "started", "duration", "last activity", "events",
-               "open alerts"]  # fmt: skip
+        rows.append(
+            [
+                _e(run["run_id"]),
+                _e(run["name"]),
+                status_cell,
+                _e(run["started_at"]),
+                _e(format_seconds(run["duration_seconds"])),
+                _e(run["last_activity_at"]),
+                f"{run['events']:,}",
+                f"{run['open_alerts']:,}",
+            ]
+        )
+    headers = [
+        "run",
+        "name",
+        "status",
+        "started",
+        "duration",
+        "last activity",
+        "events",
+        "open alerts",
+    ]
     note = (
         f'<p class="meta">stale: running, no sign of life for {_e(format_seconds(stale_after))}</p>'
     )
