@@ -615,3 +615,20 @@ def test_entities_without_a_breakdown_value_join_the_one_other_group(tmp_path: P
         opdash.open(tmp_path), ["c"], breakdown="payload.plan", breakdown_limit=1
     )
     assert [(g.value, g.steps[0].count) for g in result.breakdown] == [("p", 2), ("Other", 2)]
+
+
+def test_mean_times_are_exact_so_the_same_data_gives_the_same_bytes(folder: Path) -> None:
+    """Means are an exact sum of microseconds over the count, rounded once: a float average
+    changes in its last digits with the order threads add in, and snapshots must not."""
+    from fractions import Fraction
+
+    events = []
+    for i, gap_us in enumerate((1, 2, 2)):
+        events += [
+            ev(f"a{i}", "a", 10 * i, f"w{i}"),
+            ev(f"b{i}", "b", 10 * i + gap_us / 1e6, f"w{i}"),
+        ]
+    write_lines(folder / "events/x.jsonl", events)
+    result = opdash.funnel(opdash.open(folder), ["a", "b"], time_to_convert="1:2")
+    assert result.steps[1].mean_seconds_from_previous == float(Fraction(5, 3_000_000))
+    assert result.time_to_convert.mean_seconds == float(Fraction(5, 3_000_000))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 import ibis
@@ -692,10 +694,24 @@ def _aggregates(levels: ibis.Table, n: int, *, timed: bool) -> dict[str, ibis.Va
     for k in range(1, n + 1):
         out[f"c{k}"] = (levels.level >= k).cast("int64").sum()
         if timed and k >= 2:
-            gap = (levels[f"u{k}"] - levels[f"u{k - 1}"]).cast("float64") / _US
-            out[f"med{k}"] = gap.median()
-            out[f"mean{k}"] = gap.mean()
+            gap_us = levels[f"u{k}"] - levels[f"u{k - 1}"]
+            out[f"med{k}"] = (gap_us.cast("float64") / _US).median()
+            out[f"sum{k}"], out[f"n{k}"] = _exact_sum(gap_us), gap_us.count()
     return out
+
+
+def _exact_sum(us: ibis.Value) -> ibis.Value:
+    """A sum of microseconds that is exact, so the same data always gives the same mean: a
+    float average depends on the order parallel threads add in (snapshots must not change)."""
+    return us.cast("decimal(38, 0)").sum()
+
+
+def _exact_mean_seconds(total_us: Any, n: Any) -> float | None:
+    """``total_us / n`` in seconds, rounded once (None without values)."""
+    count = int(_num(n) or 0)
+    if not count or total_us is None:
+        return None
+    return float(Fraction(Decimal(str(total_us))) / (count * _US))
 
 
 def _steps(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[FunnelStep]:
@@ -712,7 +728,11 @@ def _steps(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[Fun
                 conversion_from_previous=(count / previous) if previous else None,
                 conversion_from_start=(count / first) if first else None,
                 median_seconds_from_previous=_num(values.get(f"med{k}")) if timed else None,
-                mean_seconds_from_previous=_num(values.get(f"mean{k}")) if timed else None,
+                mean_seconds_from_previous=(
+                    _exact_mean_seconds(values.get(f"sum{k}"), values.get(f"n{k}"))
+                    if timed
+                    else None
+                ),
             )
         )
     return out
@@ -761,7 +781,8 @@ def _text(value: Any) -> str | None:
 def _time_to_convert(levels, start: int, end: int, bins: int) -> TimeToConvert:
     """A histogram of seconds from step ``start`` to step ``end`` over converting entities."""
     gaps = levels.filter(levels.level >= end).select(
-        gap=(levels[f"u{end}"] - levels[f"u{start}"]).cast("float64") / _US
+        gap_us=levels[f"u{end}"] - levels[f"u{start}"],
+        gap=(levels[f"u{end}"] - levels[f"u{start}"]).cast("float64") / _US,
     )
     stats = _one_row(
         gaps.aggregate(
@@ -769,7 +790,7 @@ def _time_to_convert(levels, start: int, end: int, bins: int) -> TimeToConvert:
             lo=gaps.gap.min(),
             hi=gaps.gap.max(),
             med=gaps.gap.median(),
-            mean=gaps.gap.mean(),
+            total_us=_exact_sum(gaps.gap_us),
         )
     )
     n = int(stats["n"] or 0)
@@ -790,7 +811,7 @@ def _time_to_convert(levels, start: int, end: int, bins: int) -> TimeToConvert:
         to_step=end,
         entities=n,
         median_seconds=_num(stats["med"]),
-        mean_seconds=_num(stats["mean"]),
+        mean_seconds=_exact_mean_seconds(stats["total_us"], n),
         bins=[
             HistogramBin(edges[i], edges[i + 1] if hi > lo else hi, by_bin.get(i, 0))
             for i in range(bins if hi > lo else 1)
