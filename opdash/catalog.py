@@ -296,19 +296,15 @@ class Catalog:
         finally:
             cur.close()
 
-    def materialized(self, key: Hashable, build: Callable[[], Any]) -> Any:
-        """The ibis table ``build()`` describes, computed into a table once per (``key``, data
-        version) and shared by every session and thread.
+    def materialized(self, key: Hashable, sql: Callable[[], str]) -> Any:
+        """The result of the query ``sql()`` gives, computed into a table once per (``key``,
+        data version) and shared by every session and thread, as an ibis table.
 
         For intermediate results many questions share (a funnel's chains, whatever the date
         range): they are computed once instead of once per question. At most
         ``MATERIALIZED_KEEP`` of a kind (the first item of a tuple ``key``) are kept, the oldest
         dropped first; older versions' tables are dropped when a newer one is made.
         """
-        return self.materialized_sql(key, lambda: self.ibis.compile(build()))
-
-    def materialized_sql(self, key: Hashable, sql: Callable[[], str]) -> Any:
-        """``materialized`` for a query given as SQL (e.g. from ``shaped_sql``)."""
         return self.ibis.table(
             self.cached(("materialized", key), lambda: self._materialize(key, sql()))
         )

@@ -21,7 +21,7 @@ from opdash.errors import UsageError
 from opdash.jsontext import dumps
 from opdash.metrics.funnel import funnel
 from opdash.metrics.goals import goals
-from opdash.metrics.runs import STALE_AFTER_SECONDS, plain, run_alerts, run_snapshot, run_tail, runs
+from opdash.metrics.runs import STALE_AFTER_SECONDS, plain, run_snapshot, run_tail, runs
 from opdash.metrics.today import default_steps, today
 from opdash.timeutil import format_seconds
 
@@ -90,13 +90,13 @@ def write_snapshot(
     }
     for run in whole["runs"]:
         run_id = run["run_id"]
+        # listed as of the same moment, so it had started: its snapshot exists
         snap = run_snapshot(catalog, run_id, as_of=moment, stale_after=stale_after)
         events = run_tail(catalog, run_id, as_of=moment, limit=TAIL)
-        alerts = run_alerts(catalog, run_id, as_of=moment, limit=ALERTS)
         parts = {
-            "snapshot.json": snap.to_dict() if snap else None,
+            "snapshot.json": snap.to_dict(),
             "tail.json": {"run_id": run_id, "events": events},
-            "alerts.json": {"run_id": run_id, "alerts": [plain(a) for a in alerts]},
+            "alerts.json": {"run_id": run_id, "alerts": [plain(a) for a in snap.alerts[:ALERTS]]},
         }
         for name, data in parts.items():
             files[f"runs/{run_id}/{name}"] = dumps(data, indent=2) + "\n"

@@ -566,10 +566,10 @@ def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, mo
     builds: list[str] = []
 
     def build(kind: str):
-        def make():
+        def make() -> str:
             builds.append(kind)
             events = cat.table("events")
-            return events.filter(events.event_type == kind)
+            return cat.ibis.compile(events.filter(events.event_type == kind))
 
         return make
 
@@ -678,7 +678,9 @@ def test_a_table_name_is_a_value_of_a_compiled_shape(folder: Path) -> None:
 
     def kept(kind: str) -> TableName:
         events = cat.table("events")
-        table = cat.materialized(("kind", kind), lambda: events.filter(events.event_type == kind))
+        table = cat.materialized(
+            ("kind", kind), lambda: cat.ibis.compile(events.filter(events.event_type == kind))
+        )
         return TableName(table.get_name(), table.schema())
 
     def build(given):

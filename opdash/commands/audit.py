@@ -22,17 +22,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from opdash.audit import audit, markdown
-    from opdash.errors import UsageError
+    from opdash.contract import outside_artifacts
     from opdash.jsontext import dumps
 
     login = access(args).setting
     root = Path(args.dir).resolve()
-    for out in (args.out_json, args.out_markdown):
-        target = out.resolve()
-        if target == root or root in target.parents:
-            raise UsageError(
-                f"{out} is inside the artifact folder {root}; opdash never writes there"
-            )
+    outside_artifacts(root, args.out_json, "--out-json")
+    outside_artifacts(root, args.out_markdown, "--out-markdown")
     result = audit(
         lambda: open_folder(args), root, address=args.address, port=args.port, login=login
     )

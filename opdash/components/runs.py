@@ -21,6 +21,7 @@ from opdash.metrics.runs import (
     RunRow,
     RunSnapshot,
     RunsResult,
+    narrowed,
     run_snapshot,
     runs,
 )
@@ -67,12 +68,8 @@ class RunsView(CatalogView):
         result = runs(
             self.catalog, as_of=as_of, run=self.filters.run.strip(), stale_after=self.stale_after
         )
-        alerts = [
-            a
-            for a in result.alerts
-            if self.severity in ("all", a.severity)
-            and (self.state == "all" or a.open == (self.state == "open"))
-        ]
+        severity = None if self.severity == "all" else self.severity
+        alerts = narrowed(result.alerts, severity=severity, state=self.state)
         detail = None
         if self.detail.strip():
             detail = run_snapshot(
@@ -105,8 +102,7 @@ class RunsView(CatalogView):
             table,
         ]
         if self.detail.strip():
-            its_alerts = [a for a in page.result.alerts if a.run_id == self.detail.strip()]
-            parts += _detail(self.detail.strip(), page.detail, its_alerts)
+            parts += _detail(self.detail.strip(), page.detail)
         parts.append(pn.pane.HTML(f"<h3>Alerts ({_alerts_note(self)})</h3>"))
         if page.alerts:
             parts.append(plain_table(_alerts_frame(page.alerts), max_height=360))
@@ -172,7 +168,7 @@ def _alerts_note(view: RunsView) -> str:
     return ", ".join(chosen) if chosen else "all"
 
 
-def _detail(run_id: str, snapshot: RunSnapshot | None, alerts: list[AlertRow]) -> list[Any]:
+def _detail(run_id: str, snapshot: RunSnapshot | None) -> list[Any]:
     """A run's metadata, newest events and alerts; text only, secrets already masked."""
     if snapshot is None:
         return [empty_card(f"No run {run_id}", "No run with that id had started by then.")]
@@ -212,9 +208,9 @@ def _detail(run_id: str, snapshot: RunSnapshot | None, alerts: list[AlertRow]) -
     parts: list[Any] = [pn.pane.HTML(header, sizing_mode="stretch_width")]
     parts.append(pn.pane.HTML(f"<h4>Newest {len(events)} events (oldest first)</h4>"))
     parts.append(plain_table(events, max_height=320))
-    if alerts:
-        parts.append(pn.pane.HTML(f"<h4>Its {len(alerts)} alerts (open first)</h4>"))
-        parts.append(plain_table(_alerts_frame(alerts)))
+    if snapshot.alerts:
+        parts.append(pn.pane.HTML(f"<h4>Its {len(snapshot.alerts)} alerts (open first)</h4>"))
+        parts.append(plain_table(_alerts_frame(snapshot.alerts)))
     return parts
 
 

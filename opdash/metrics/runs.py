@@ -73,15 +73,25 @@ class RunsResult:
 
 @dataclass(frozen=True)
 class RunSnapshot:
-    """One run as it stood: its row, metadata, counts, newest events and open alerts."""
+    """One run as it stood: its row, metadata, newest events and its alerts."""
 
     as_of: datetime
     run: RunRow
     params: Any  # secrets masked
     tags: Any
-    alerts_by_severity: dict[str, int]  # every alert raised by as_of, open or not
     last_events: list[dict[str, Any]]  # oldest first
-    open_alerts: list[AlertRow]
+    alerts: list[AlertRow]  # every alert raised by as_of: open ones first, newest first
+
+    @property
+    def open_alerts(self) -> list[AlertRow]:
+        return [a for a in self.alerts if a.open]
+
+    @property
+    def alerts_by_severity(self) -> dict[str, int]:
+        counts = dict.fromkeys((*SEVERITIES, "other"), 0)
+        for alert in self.alerts:
+            counts[_severity_key(alert.severity)] += 1
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -168,17 +178,13 @@ def run_snapshot(
         [run_id],
     )
     params, tags = (json.loads(v) if v is not None else None for v in meta[0])
-    by_severity = dict.fromkeys((*SEVERITIES, "other"), 0)
-    for alert in result.alerts:
-        by_severity[_severity_key(alert.severity)] += 1
     return RunSnapshot(
         as_of=as_of,
         run=result.runs[0],
         params=mask(params),
         tags=mask(tags),
-        alerts_by_severity=by_severity,
         last_events=run_tail(catalog, run_id, as_of=as_of, limit=last),
-        open_alerts=[a for a in result.alerts if a.open],
+        alerts=result.alerts,
     )
 
 
@@ -201,12 +207,20 @@ def run_alerts(
     """The run's alerts raised by ``as_of``: open ones first, newest first; ``severity`` and
     ``state`` (open | resolved | all) narrow them."""
     params = {"as_of": to_micros(as_of), "run": run_id}
-    alerts = [_alert_row(row) for row in catalog.fetchall(_ALERTS_SQL, params)]
+    return narrowed(
+        [_alert_row(row) for row in catalog.fetchall(_ALERTS_SQL, params)],
+        severity=severity,
+        state=state,
+    )[:limit]
+
+
+def narrowed(alerts: list[AlertRow], *, severity: str | None, state: str) -> list[AlertRow]:
+    """The alerts of one severity (None: any) and state (open | resolved | all)."""
     if severity is not None:
         alerts = [a for a in alerts if a.severity == severity]
     if state != "all":
         alerts = [a for a in alerts if a.open == (state == "open")]
-    return alerts[:limit]
+    return alerts
 
 
 def _run_row(row: tuple, as_of: datetime, stale_after: int) -> RunRow:

@@ -136,7 +136,7 @@ def shared_table(catalog, name: str, build, detail: tuple = ()):
     if parts is None:
         return None
     root = parts.runner
-    table = root.materialized_sql(
+    table = root.materialized(
         (name, detail, tuple(sorted(parts.values.items()))),
         lambda: root.shaped_sql(
             (name, detail, parts.shape), lambda given: build(parts.view(given)), parts.values
