@@ -1,7 +1,10 @@
-"""The dashboard app: pages of components over one shared catalog and one filter state.
+"""The dashboard app: the pages of a spec, drawn by components over one shared catalog and one
+filter state.
 
 ``opdash serve DIR`` builds one :class:`Dashboard` per browser session over the process's shared
-catalog. This file is also servable on its own: ``panel serve opdash/app.py --args DIR``.
+catalog, from the folder's checked ``dashboard.yaml`` (or the built-in spec: the app is always
+built from a spec). This file is also servable on its own: ``panel serve opdash/app.py --args
+DIR``.
 """
 
 from __future__ import annotations
@@ -17,31 +20,12 @@ import panel as pn
 import param
 
 from opdash.catalog import Catalog, shared_catalog
-from opdash.components import (
-    ActivityFeed,
-    DataQuality,
-    FunnelView,
-    GoalProgress,
-    RunsView,
-    SummaryBar,
-    TodayStrip,
-    TrendView,
-)
 from opdash.components.base import CatalogView, card_html, heading
 from opdash.components.filters import Filters
 from opdash.components.style import page_css
 from opdash.components.urlstate import Binding, UrlSync, first_query
 from opdash.metrics.runs import STALE_AFTER_SECONDS
-
-#: Pages: URL name -> title.
-PAGES = {
-    "overview": "Overview",
-    "funnels": "Funnels",
-    "trends": "Trends & Goals",
-    "activity": "Activity",
-    "runs": "Runs",
-    "quality": "Data quality",
-}
+from opdash.spec import CheckReport, DashboardSpec, PageSpec, TileSpec, check_folder, default_spec
 
 #: Filter parameter -> URL key.
 FILTER_KEYS = {
@@ -71,22 +55,29 @@ class Dashboard(param.Parameterized):
     """One session's pages. Views of a page are built on its first visit and kept; hidden ones
     are inactive (no queries) until shown again."""
 
-    page = param.Selector(default="overview", objects=list(PAGES))
+    page = param.Selector(default=None, objects=[])
 
     def __init__(
         self,
         catalog: Catalog,
         *,
+        spec: DashboardSpec | None = None,
         refresh_seconds: int = 0,
         stale_after: int = STALE_AFTER_SECONDS,
         **params: Any,
     ) -> None:
+        self.spec = spec or default_spec()
+        keys = [p.key for p in self.spec.pages]
         super().__init__(**params)
+        self.param.page.objects = keys
+        self.param.page.default = keys[0]  # the first page: left out of the URL
+        if self.page not in keys:
+            self.page = keys[0]
         self.catalog = catalog
         self.stale_after = stale_after
         self.filters = Filters()
         self.sync = UrlSync()
-        self._views: dict[str, list[tuple[CatalogView, bool]]] = {}
+        self._views: dict[str, list[tuple[CatalogView, str | None]]] = {}  # view, URL prefix
         self._layouts: dict[str, pn.Column] = {}
         self._initial: dict[int, dict[str, Any]] = {}  # each view's choices as first built
         self.main = pn.Column(sizing_mode="stretch_width", css_classes=["opdash-main"])
@@ -102,60 +93,35 @@ class Dashboard(param.Parameterized):
             pn.state.add_periodic_callback(self.follow, period=max(1, refresh_seconds) * 500)
 
     # -- pages ------------------------------------------------------------------------------
-    def _build(self, page: str) -> pn.Column:
-        """The page's layout; its views are registered (with whether they mirror in the URL)."""
-        c, f = self.catalog, self.filters
-        views: list[tuple[CatalogView, bool]] = []
-
-        def add(view: CatalogView, in_url: bool = True) -> CatalogView:
-            views.append((view, in_url))
-            self._initial[id(view)] = {name: getattr(view, name) for name in view_choices(view)}
-            return view
-
-        if page == "overview":
-            today, goals, funnel = overview_views(c, f)
-            parts = [
-                add(today, False),
-                heading("Goals"),
-                add(goals, False),
-                heading("Operator loop funnel"),
-                add(funnel, False),
-            ]
-        elif page == "funnels":
-            funnel = add(FunnelView(c, filters=f))
-            parts = [heading("Funnel"), funnel.controls(), funnel]
-        elif page == "trends":
-            trend = add(TrendView(c, filters=f))
-            parts = [
-                heading("Trends"),
-                trend.controls(),
-                trend,
-                heading("Goals"),
-                add(GoalProgress(c, filters=f), False),
-            ]
-        elif page == "activity":
-            feed = add(ActivityFeed(c, filters=f))
-            parts = [heading("Activity"), feed.controls(), feed]
-        elif page == "runs":
-            view = add(RunsView(c, filters=f, stale_after=self.stale_after))
-            parts = [heading("Runs and alerts"), view.controls(), view]
-        else:
-            parts = [
-                heading("Data quality"),
-                add(SummaryBar(c, filters=f), False),
-                add(DataQuality(c, filters=f), False),
-            ]
-        self._views[page] = views
-        return pn.Column(*parts, sizing_mode="stretch_width")
+    def _build(self, key: str) -> pn.Column:
+        """The page's layout from its spec; its views are registered with the prefix of their
+        URL keys (None: not in the URL)."""
+        page = self.spec.page(key)
+        views: list[tuple[CatalogView, str | None]] = []
+        used: set[str] = set()
+        blocks = []
+        for index, tile in enumerate(page.tiles):
+            view, block = tile_block(self.catalog, tile, self.filters, self.stale_after)
+            if view is not None:
+                prefix = None
+                if tile.controls:
+                    names = view_choices(view)
+                    prefix = f"t{index + 1}-" if used & set(names) else ""
+                    used |= {prefix + n for n in names}
+                views.append((view, prefix))
+                self._initial[id(view)] = {name: getattr(view, name) for name in view_choices(view)}
+            blocks.append(block)
+        self._views[key] = views
+        return page_layout(page, blocks)
 
     def _bindings(self, page: str | None = None) -> list[Binding]:
         """What the URL mirrors: the page, the filters, and the page's own view choices."""
-        bindings = [Binding("page", self, "page")]
+        bindings = [Binding("page", self, "page", self.spec.pages[0].key)]
         bindings += [Binding(key, self.filters, name) for name, key in FILTER_KEYS.items()]
-        for view, in_url in self._views.get(page or self.page, []):
-            if in_url:
+        for view, prefix in self._views.get(page or self.page, []):
+            if prefix is not None:
                 initial = self._initial[id(view)]
-                bindings += [Binding(name, view, name, initial[name]) for name in initial]
+                bindings += [Binding(prefix + n, view, n, initial[n]) for n in initial]
         return bindings
 
     def _page_changed(self, event: param.parameterized.Event) -> None:
@@ -190,6 +156,7 @@ class Dashboard(param.Parameterized):
     # -- chrome -----------------------------------------------------------------------------
     def _header_html(self) -> str:
         stats = self.catalog.stats()
+        name = self.spec.title or self.catalog.root.name
         newest = (
             "newest event " + stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC")
             if stats.last_event_at
@@ -197,7 +164,7 @@ class Dashboard(param.Parameterized):
         )
         return (
             '<div class="opdash-header"><span class="opdash-brand">opdash</span>'
-            f'<span class="opdash-folder">{html.escape(self.catalog.root.name)}</span>'
+            f'<span class="opdash-folder">{html.escape(name)}</span>'
             f'<span class="opdash-newest">{html.escape(newest)}</span></div>'
         )
 
@@ -215,7 +182,7 @@ class Dashboard(param.Parameterized):
     def nav(self) -> pn.widgets.RadioButtonGroup:
         return pn.widgets.RadioButtonGroup.from_param(
             self.param.page,
-            options={title: name for name, title in PAGES.items()},
+            options={page.title: page.key for page in self.spec.pages},
             orientation="vertical",
             color="primary",
             variant="outline",
@@ -240,13 +207,74 @@ class Dashboard(param.Parameterized):
         )
 
 
-def overview_views(catalog: Catalog, filters: Filters) -> list[CatalogView]:
-    """The Overview's views: the day so far, the goals and the loop funnel's summary."""
-    return [
-        TodayStrip(catalog, filters=filters),
-        GoalProgress(catalog, filters=filters),
-        FunnelView(catalog, filters=filters, details=False),
-    ]
+def tile_view(
+    catalog: Catalog, tile: TileSpec, filters: Filters, stale_after: int = STALE_AFTER_SECONDS
+) -> CatalogView:
+    """The component a (checked) tile draws, with the tile's keys as its parameters."""
+    cls = tile.kind.component_class()
+    options = dict(tile.options)
+    if "stale_after" in cls.param:
+        options["stale_after"] = stale_after
+    return cls(catalog, filters=filters, **options)
+
+
+def tile_block(
+    catalog: Catalog, tile: TileSpec, filters: Filters, stale_after: int = STALE_AFTER_SECONDS
+) -> tuple[CatalogView | None, pn.Column]:
+    """A tile as drawn on its page: heading, its controls when asked for, the view. A broken
+    tile (``serve --lenient``), or one whose component refuses its keys, is an error card."""
+    if tile.broken:
+        problems = tile.options.get("problems") or ["this tile could not be read"]
+        return None, pn.Column(_problems_card(problems), sizing_mode="stretch_width")
+    try:
+        view = tile_view(catalog, tile, filters, stale_after)
+    except Exception as exc:  # noqa: BLE001  (a bad value shows as the tile's card)
+        return None, pn.Column(
+            _problems_card([f"{tile.type} tile: {exc}"]), sizing_mode="stretch_width"
+        )
+    title = tile.title if tile.title is not None else (view.title if tile.kind.headed else "")
+    parts: list[Any] = [heading(title)] if title else []
+    if tile.controls and hasattr(view, "controls"):
+        parts.append(view.controls())
+    parts.append(view)
+    return view, pn.Column(*parts, sizing_mode="stretch_width")
+
+
+def _problems_card(problems: list[str]) -> pn.pane.HTML:
+    body = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
+    return pn.pane.HTML(
+        '<div class="opdash-card opdash-error"><div class="opdash-card-title">'
+        f"This tile could not be shown</div><ul>{body}</ul></div>",
+        sizing_mode="stretch_width",
+    )
+
+
+def page_layout(page: PageSpec, blocks: list[pn.Column]) -> pn.Column:
+    """The page's tiles: one column, or ``layout.columns`` side by side; ``layout.width``
+    bounds the page's width and ``layout.height`` is each tile's least height."""
+    columns = int(page.layout.get("columns", 1))
+    height = page.layout.get("height")
+    if height:
+        for block in blocks:
+            block.min_height = int(height)
+    options: dict[str, Any] = {"sizing_mode": "stretch_width"}
+    if page.layout.get("width"):
+        options["max_width"] = int(page.layout["width"])
+    if columns > 1:
+        return pn.Column(pn.GridBox(*blocks, ncols=columns, sizing_mode="stretch_width"), **options)
+    return pn.Column(*blocks, **options)
+
+
+def first_page_views(catalog: Catalog, spec: DashboardSpec, filters: Filters) -> list[CatalogView]:
+    """The views of the spec's first page (what every new session shows first)."""
+    views = []
+    for tile in spec.pages[0].tiles:
+        if not tile.broken:
+            try:
+                views.append(tile_view(catalog, tile, filters))
+            except Exception:  # noqa: BLE001  (the session shows the error card)
+                continue
+    return views
 
 
 def view_choices(view: CatalogView) -> list[str]:
@@ -260,7 +288,11 @@ def view_choices(view: CatalogView) -> list[str]:
 
 
 def build_app(
-    catalog: Catalog, *, refresh_seconds: int = 0, stale_after: int = STALE_AFTER_SECONDS
+    catalog: Catalog,
+    *,
+    spec: DashboardSpec | None = None,
+    refresh_seconds: int = 0,
+    stale_after: int = STALE_AFTER_SECONDS,
 ) -> Any:
     """One session's page over the shared ``catalog`` (the empty-folder page when it is empty).
 
@@ -268,13 +300,12 @@ def build_app(
     internet, and an operator console must render complete on an offline host.
     """
     ensure_extensions()
+    settings = {"spec": spec, "refresh_seconds": refresh_seconds, "stale_after": stale_after}
     if not _is_empty(catalog):
-        return pn.panel(
-            Dashboard(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
-        )
+        return pn.panel(Dashboard(catalog, **settings))
     page = pn.Column(empty_folder(catalog), sizing_mode="stretch_width")
     if refresh_seconds:
-        _become_dashboard_when_filled(page, catalog, refresh_seconds, stale_after)
+        _become_dashboard_when_filled(page, catalog, settings)
     return page
 
 
@@ -283,9 +314,7 @@ def _is_empty(catalog: Catalog) -> bool:
     return stats.events == 0 and stats.quarantined == 0 and stats.runs == 0
 
 
-def _become_dashboard_when_filled(
-    page: pn.Column, catalog: Catalog, refresh_seconds: int, stale_after: int
-) -> None:
+def _become_dashboard_when_filled(page: pn.Column, catalog: Catalog, settings: dict) -> None:
     """The empty-folder page turns into the dashboard once the refresh finds artifacts."""
     seen = {"version": catalog.version}
 
@@ -295,11 +324,10 @@ def _become_dashboard_when_filled(
         seen["version"] = catalog.version
         if not _is_empty(catalog):
             callback.stop()
-            page.objects = [
-                Dashboard(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
-            ]
+            page.objects = [Dashboard(catalog, **settings)]
 
-    callback = pn.state.add_periodic_callback(check, period=max(1, refresh_seconds) * 500)
+    period = max(1, settings["refresh_seconds"]) * 500
+    callback = pn.state.add_periodic_callback(check, period=period)
 
 
 def empty_folder(catalog: Catalog) -> pn.Column:
@@ -322,27 +350,35 @@ def empty_folder(catalog: Catalog) -> pn.Column:
 
 
 def session_factory(
-    catalog: Catalog, refresh_seconds: int, stale_after: int = STALE_AFTER_SECONDS
+    catalog: Catalog,
+    refresh_seconds: int,
+    stale_after: int = STALE_AFTER_SECONDS,
+    spec: DashboardSpec | None = None,
 ) -> Callable[[], Any]:
-    return lambda: build_app(catalog, refresh_seconds=refresh_seconds, stale_after=stale_after)
+    return lambda: build_app(
+        catalog, spec=spec, refresh_seconds=refresh_seconds, stale_after=stale_after
+    )
 
 
-def refresh_and_warm(catalog: Catalog) -> None:
+def refresh_and_warm(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
     """Read what changed, then compute what every session asks for first (header counts,
     filter choices) here on the worker thread rather than on the event loop."""
     catalog.refresh()
-    warm(catalog)
+    warm(catalog, spec)
 
 
-def warm(catalog: Catalog, *, filter_shapes: bool = False) -> None:
+def warm(
+    catalog: Catalog, spec: DashboardSpec | None = None, *, filter_shapes: bool = False
+) -> None:
     """Compute what a new session asks for first, so opening the dashboard is a cache hit:
-    header counts, filter choices and the Overview with no filters. Today's answer moves with
-    the minute; running this each interval keeps it computed here, not in a session.
+    header counts, filter choices and the first page with no filters. Today's answer moves
+    with the minute; running this each interval keeps it computed here, not in a session.
 
-    ``filter_shapes`` (once, at start): also the Overview for the most frequent actor, which
+    ``filter_shapes`` (once, at start): also the first page for the most frequent actor, which
     compiles the queries of the actor-filtered shapes (``opdash.templates``; compiled queries
     outlive data versions), so an operator's first actor choice only runs queries.
     """
+    spec = spec or default_spec()
     actors, _types, _runs = Filters.choices(catalog)
     if not catalog.stats().events:
         return
@@ -350,14 +386,14 @@ def warm(catalog: Catalog, *, filter_shapes: bool = False) -> None:
     if filter_shapes and actors:
         filter_sets.append(Filters(actors=actors[:1]))
     for filters in filter_sets:
-        for view in overview_views(catalog, filters):
+        for view in first_page_views(catalog, spec, filters):
             try:
                 view.cached_data()
             except Exception:  # noqa: BLE001  (the session shows the error card; keep warming)
                 logging.getLogger("opdash").debug("warming %s failed", view.title, exc_info=True)
 
 
-def schedule_refresh(catalog, seconds: int) -> None:
+def schedule_refresh(catalog, seconds: int, spec: DashboardSpec | None = None) -> None:
     """One refresh per interval for the whole process, on a worker thread (never on the event
     loop, so sessions stay responsive while new files are read). Sessions notice the new data
     version on their own and redraw in place."""
@@ -365,7 +401,7 @@ def schedule_refresh(catalog, seconds: int) -> None:
 
     async def refresh() -> None:
         try:
-            await asyncio.get_running_loop().run_in_executor(None, refresh_and_warm, catalog)
+            await asyncio.get_running_loop().run_in_executor(None, refresh_and_warm, catalog, spec)
         except Exception:  # noqa: BLE001  (a failed refresh must not stop the next one)
             logging.getLogger("opdash").exception("refresh of %s failed", catalog.root)
 
@@ -375,7 +411,7 @@ def schedule_refresh(catalog, seconds: int) -> None:
 _WARMING: set = set()
 
 
-def start_warming(catalog: Catalog) -> None:
+def start_warming(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
     """Warm the caches once at start, on a thread: the first visitor need not wait for it
     (a session asking for an answer being computed waits for that one computation). Once
     per catalog: ``panel serve`` runs the app script for every session."""
@@ -387,24 +423,44 @@ def start_warming(catalog: Catalog) -> None:
 
     def run() -> None:
         try:
-            warm(catalog, filter_shapes=True)
+            warm(catalog, spec, filter_shapes=True)
         except Exception:  # noqa: BLE001
             logging.getLogger("opdash").exception("warming %s failed", catalog.root)
 
     threading.Thread(target=run, name="opdash-warm", daemon=True).start()
 
 
+_CHECKED: dict[tuple, CheckReport] = {}
+
+
+def checked(catalog: Catalog, spec_path: str | None = None) -> CheckReport:
+    """The folder's check (its spec, goals and data), once per process and spec — ``panel
+    serve`` runs the app script for every session. The catalog then watches the files the
+    spec's state tiles show, so an edit redraws them like new data."""
+    key = (catalog.root, spec_path or "")
+    if key not in _CHECKED:
+        report = check_folder(catalog.root, spec_path, catalog=catalog)
+        catalog.watch(report.spec.sources())
+        _CHECKED[key] = report
+    return _CHECKED[key]
+
+
 def _servable() -> None:
-    """Entry point under ``panel serve opdash/app.py --args DIR``."""
+    """Entry point under ``panel serve opdash/app.py --args DIR``. The spec is the folder's
+    dashboard.yaml, or ``OPDASH_SPEC``; its problems are logged and drawn in place of the
+    broken tiles (``opdash serve`` stops on them instead, unless ``--lenient``)."""
     folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OPDASH_DIR", "data/demo")
     refresh = int(os.environ.get("OPDASH_REFRESH", "10"))
     stale_after = int(os.environ.get("OPDASH_STALE_AFTER", str(STALE_AFTER_SECONDS)))
     catalog = shared_catalog(folder)
-    start_warming(catalog)
+    report = checked(catalog, os.environ.get("OPDASH_SPEC") or None)
+    for problem in report.blocking:
+        logging.getLogger("opdash").warning("%s", problem.text())
+    start_warming(catalog, report.spec)
     if refresh:
-        schedule_refresh(catalog, refresh)
-    app = build_app(catalog, refresh_seconds=refresh, stale_after=stale_after)
-    app.servable(title=f"opdash · {catalog.root.name}")
+        schedule_refresh(catalog, refresh, report.spec)
+    app = build_app(catalog, spec=report.spec, refresh_seconds=refresh, stale_after=stale_after)
+    app.servable(title=f"opdash · {report.spec.title or catalog.root.name}")
 
 
 if __name__.startswith("bokeh"):

@@ -210,6 +210,8 @@ class Catalog:
         )
         # GLOBAL: every cursor (one per thread) must see instants in UTC too
         self._con.execute("SET GLOBAL TimeZone = 'UTC'")
+        # a query naming an unknown table must fail, never read a Python variable of that name
+        self._con.execute("SET GLOBAL python_enable_replacements = false")
         for ddl in (
             ingest.EVENTS_DDL,
             QUARANTINE_DDL,
@@ -232,6 +234,7 @@ class Catalog:
         self._states: dict[str, FileState] = {}
         self.version = 0
         self._settings_stamp: tuple | None = None
+        self._watched: tuple[str, ...] = SETTINGS_FILES
         self.refreshed_at: datetime | None = None
         self.refresh()
 
@@ -419,10 +422,16 @@ class Catalog:
                 version=self.version,
             )
 
+    def watch(self, relpaths: list[str] | tuple[str, ...]) -> None:
+        """Also stamp these folder-relative files on each refresh (a dashboard's state files):
+        an edit to one is a new data version, so the views showing it redraw."""
+        self._watched = tuple(dict.fromkeys([*self._watched, *relpaths]))
+
     def _settings(self) -> tuple:
-        """The settings files' (mtime, size) stamps: an edit bumps the version like new data."""
+        """The watched files' (mtime, size) stamps (settings such as goals.yaml, and state
+        files a dashboard shows): an edit bumps the version like new data."""
         stamps = []
-        for name in SETTINGS_FILES:
+        for name in self._watched:
             try:
                 st = (self.root / name).stat()
                 stamps.append((st.st_mtime_ns, st.st_size))

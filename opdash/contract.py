@@ -181,3 +181,15 @@ def outside_artifacts(root: str | Path, path: str | Path, option: str) -> Path:
             f"{option} {path} is inside the artifact folder {folder}; opdash never writes there"
         )
     return target
+
+
+def inside_folder(root: str | Path, source: str) -> Path:
+    """The file ``source`` names relative to the artifact folder ``root``, symlinks resolved;
+    a UsageError when it is absolute or leads out of the folder."""
+    folder = Path(root).resolve()
+    if not source or Path(source).is_absolute() or PurePosixPath(source).is_absolute():
+        raise UsageError(f"source '{source}' must be a path relative to the artifact folder")
+    target = (folder / source).resolve()
+    if folder not in target.parents:
+        raise UsageError(f"source '{source}' leads out of the artifact folder {folder}")
+    return target

@@ -65,18 +65,28 @@ def serve(
     refresh: int,
     stale_after: int = STALE_AFTER_SECONDS,
     access: Access = Access(),  # noqa: B008  (frozen: one shared default is safe)
+    spec_path: str | Path | None = None,
+    lenient: bool = False,
 ) -> int:
     check_port_free(address, port)
     import panel as pn
 
     from opdash.api import Api, handlers
-    from opdash.app import ensure_extensions, schedule_refresh, session_factory, start_warming
+    from opdash.app import (
+        checked,
+        ensure_extensions,
+        schedule_refresh,
+        session_factory,
+        start_warming,
+    )
 
     catalog = shared_catalog(folder)
+    report = checked(catalog, str(spec_path) if spec_path else None)
+    _report_problems(report, lenient)
     ensure_extensions()
-    start_warming(catalog)
+    start_warming(catalog, report.spec)
     if refresh:
-        schedule_refresh(catalog, refresh)
+        schedule_refresh(catalog, refresh, report.spec)
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     login = "" if access.setting == "none" else f" (login: {access.setting})"
     print(
@@ -85,14 +95,41 @@ def serve(
         flush=True,
     )
     pn.serve(
-        {"/": session_factory(catalog, refresh, stale_after)},
+        {"/": session_factory(catalog, refresh, stale_after, report.spec)},
         port=port,
         address=address,
         show=show,
         websocket_origin=origins,
-        title=f"opdash · {catalog.root.name}",
+        title=f"opdash · {report.spec.title or catalog.root.name}",
         threaded=False,
         extra_patterns=handlers(Api(catalog, stale_after=stale_after)),
         **access.panel_options(),
     )
     return 0
+
+
+def _report_problems(report, lenient: bool) -> None:
+    """The start-up check: spec and goals errors stop the server (every one printed) unless
+    ``lenient``; broken data never does — it is counted here and shown on the Data quality
+    page."""
+    for problem in report.blocking:
+        print(problem.text(), file=sys.stderr)
+    data = [p for p in report.errors if p not in report.blocking]
+    if data:
+        files = len({p.file for p in data})
+        print(
+            f"opdash: note: {len(data)} data problem(s) in {files} file(s) — quarantined records "
+            "are listed on the Data quality page and by `opdash check`",
+            file=sys.stderr,
+        )
+    if report.blocking and not lenient:
+        spec = report.spec_file or "the built-in spec"
+        raise UsageError(
+            f"{len(report.blocking)} problem(s) in {spec} or goals.yaml (listed above): fix them "
+            "(`opdash check DIR` lists them again) or serve with --lenient"
+        )
+    if report.blocking:
+        print(
+            f"opdash: --lenient: {len(report.blocking)} problem(s) drawn as error cards",
+            file=sys.stderr,
+        )

@@ -216,14 +216,18 @@ def test_runs_as_of_counts_open_alerts_like_by_hand(folder) -> None:
 
 def test_warming_answers_the_overview_and_the_top_actors_first_question() -> None:
     """Opening the dashboard, and a first actor choice, find their answers already computed."""
-    from opdash.app import overview_views, warm
+    from opdash.app import first_page_views, warm
+    from opdash.spec import default_spec
 
     catalog = opdash.open("data/demo")
     top_actor = Filters.choices(catalog)[0][0]
     plain, by_actor = Filters(), Filters(actors=[top_actor])
 
     def known(filters: Filters) -> list[bool]:
-        return [catalog.peek(view.key())[0] for view in overview_views(catalog, filters)]
+        return [
+            catalog.peek(view.key())[0]
+            for view in first_page_views(catalog, default_spec(), filters)
+        ]
 
     assert known(plain) == known(by_actor) == [False, False, False]
     warm(catalog)  # each refresh: no filters only

@@ -15,6 +15,7 @@ COMMANDS = [
     ("chain", "chain", "one workflow's events as a tree by parent_event_id"),
     ("pipeline", "pipeline", "each workflow's current stage, and which ones are stuck"),
     ("snapshot", "snapshot", "the status as deterministic files to archive (JSON and HTML)"),
+    ("check", "check", "every problem of the dashboard spec, goals.yaml and the data"),
     ("serve", "serve", "serve the dashboard"),
     ("audit", "audit", "a read-only proof of what serving the folder exposes"),
 ]

@@ -63,6 +63,22 @@ def add_stale_after(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def spec_file(value: str) -> Path:
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise argparse.ArgumentTypeError(f"spec file '{value}' does not exist")
+    return path
+
+
+def add_spec(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--spec",
+        type=spec_file,
+        metavar="FILE",
+        help="the dashboard spec (default: DIR/dashboard.yaml, else the built-in one)",
+    )
+
+
 def add_json(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from opdash.commands.common import add_folder, add_stale_after, count, port
+from opdash.commands.common import add_folder, add_spec, add_stale_after, count, port
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,6 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--refresh", type=count, default=10, help="seconds between refreshes (0 = off)"
     )
     add_stale_after(parser)
+    add_spec(parser)
+    parser.add_argument(
+        "--lenient",
+        action="store_true",
+        help="serve despite spec problems: valid tiles drawn, an error card for each broken one",
+    )
 
 
 def add_server_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,4 +89,6 @@ def run(args: argparse.Namespace) -> int:
         refresh=args.refresh,
         stale_after=args.stale_after,
         access=access(args),
+        spec_path=args.spec,
+        lenient=args.lenient,
     )

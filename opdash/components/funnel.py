@@ -49,14 +49,17 @@ class FunnelView(CatalogView):
     breakdown = param.String(default="", doc="Dotted path to split the funnel by ('' for none).")
     dropped_at = param.Integer(default=0, bounds=(0, None), doc="Step whose drop-offs are listed.")
     chain = param.String(default="", doc="Workflow whose chain is open under the drop-offs.")
+    details = param.Boolean(
+        default=True,
+        precedence=-1,  # how the view is laid out, not a page choice: not in the URL
+        doc="Drop-offs and chains under the funnel (False: the chart and table only).",
+    )
 
     title = "Funnel"
     uses_filters = ("start", "end", "zone", "actors", "run", "workflow")
 
-    def __init__(self, catalog=None, filters=None, *, details: bool = True, **params: Any) -> None:
-        """``details=False`` draws the chart and table only (the Overview's summary)."""
+    def __init__(self, catalog=None, filters=None, **params: Any) -> None:
         super().__init__(catalog=catalog, filters=filters, **params)
-        self.details = details
         if not self.steps and catalog is not None:
             self.steps = default_steps(catalog.event_types())
 
@@ -78,9 +81,10 @@ class FunnelView(CatalogView):
         )
 
     def key(self):
-        # the open chain is drawn by its own view: it does not change this query
+        # the open chain is drawn by its own view, details only change the drawing
         base = super().key()
-        return (base[0], tuple(p for p in base[1] if p[0] != "chain"), *base[2:])
+        own = tuple(p for p in base[1] if p[0] not in ("chain", "details"))
+        return (base[0], own, *base[2:])
 
     def controls(self) -> pn.Row:
         """Widgets bound to the parameters: pick and reorder steps, order, window, breakdown."""

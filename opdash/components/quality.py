@@ -1,4 +1,5 @@
-"""DataQuality: what was read, what was counted twice, and what was quarantined and why."""
+"""DataQuality: the headline counts, what was read, what was counted once, and what was
+quarantined and why."""
 
 from __future__ import annotations
 
@@ -7,13 +8,16 @@ from typing import Any
 import pandas as pd
 import panel as pn
 
+from opdash.catalog import CatalogStats
 from opdash.components.base import CatalogView, card_html
+from opdash.components.kpi import kpis_html
 from opdash.components.tables import plain_table
 from opdash.metrics.quality import QualityReport, quality_report
 
 
 class DataQuality(CatalogView):
-    """Files read, events, duplicates, quarantined records by reason with samples."""
+    """Events, workflows, runs, quarantined records and the newest event; then files read,
+    duplicates, and quarantined records by reason with samples."""
 
     title = "Data quality"
     uses_filters = ()
@@ -30,7 +34,10 @@ class DataQuality(CatalogView):
         )
         tone = "warning" if s.quarantined else "ok"
         parts: list[Any] = [
-            pn.pane.HTML(card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width")
+            pn.pane.HTML(headline_html(s), sizing_mode="stretch_width"),
+            pn.pane.HTML(
+                card_html("Data quality", summary, tone=tone), sizing_mode="stretch_width"
+            ),
         ]
         if s.quarantined:
             parts.append(plain_table(pd.DataFrame([vars(r) for r in report.by_reason])))
@@ -46,6 +53,20 @@ class DataQuality(CatalogView):
             ]
             parts.append(plain_table(pd.DataFrame(samples), max_height=360))
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+
+def headline_html(s: CatalogStats) -> str:
+    """Events, workflows, runs, quarantined and the newest event: the folder at a glance."""
+    newest = s.last_event_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_event_at else "–"
+    return kpis_html(
+        [
+            ("Events", f"{s.events:,}", "", ""),
+            ("Workflows", f"{s.workflows:,}", "", ""),
+            ("Runs", f"{s.runs:,}", "", ""),
+            ("Quarantined", f"{s.quarantined:,}", "", "warn" if s.quarantined else ""),
+            ("Newest event", newest, "", ""),
+        ]
+    )
 
 
 def _plural(n: int, noun: str) -> str:

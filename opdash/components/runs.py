@@ -103,11 +103,7 @@ class RunsView(CatalogView):
         ]
         if self.detail.strip():
             parts += _detail(self.detail.strip(), page.detail)
-        parts.append(pn.pane.HTML(f"<h3>Alerts ({_alerts_note(self)})</h3>"))
-        if page.alerts:
-            parts.append(plain_table(_alerts_frame(page.alerts), max_height=360))
-        else:
-            parts.append(empty_card("No alerts", "No alert matches the chosen severity and state."))
+        parts += alerts_section(page.alerts, self.severity, self.state)
         return pn.Column(*parts, sizing_mode="stretch_width")
 
     def _open_detail(self, event: Any) -> None:
@@ -163,9 +159,15 @@ def _alerts_frame(alerts: list[AlertRow]) -> pd.DataFrame:
     )
 
 
-def _alerts_note(view: RunsView) -> str:
-    chosen = [v for v in (view.severity, view.state) if v != "all"]
-    return ", ".join(chosen) if chosen else "all"
+def alerts_section(alerts: list[AlertRow], severity: str, state: str) -> list[Any]:
+    """The alerts table under its heading (which says how it is narrowed), or an empty card."""
+    chosen = [v for v in (severity, state) if v != "all"]
+    parts: list[Any] = [pn.pane.HTML(f"<h3>Alerts ({', '.join(chosen) or 'all'})</h3>")]
+    if alerts:
+        parts.append(plain_table(_alerts_frame(alerts), max_height=360))
+    else:
+        parts.append(empty_card("No alerts", "No alert matches the chosen severity and state."))
+    return parts
 
 
 def _detail(run_id: str, snapshot: RunSnapshot | None) -> list[Any]:

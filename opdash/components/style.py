@@ -12,6 +12,7 @@ body { background: #f3f4f6; }
   letter-spacing: .04em; }
 .opdash-kpi-value { font-size: 24px; font-weight: 600; color: var(--opdash-ink); margin-top: 4px; }
 .opdash-kpi-warn .opdash-kpi-value { color: #b45309; }
+.opdash-kpi-note { color: var(--opdash-muted); font-size: 12px; margin-top: 2px; }
 .opdash-card { border-radius: 10px; padding: 12px 16px; border: 1px solid var(--opdash-line);
   background: #fff; }
 .opdash-card-title { font-weight: 600; margin-bottom: 4px; }
@@ -33,8 +34,8 @@ body { background: #f3f4f6; }
 
 def page_css() -> str:
     """Every rule the page needs, the shell's first."""
-    from opdash.components import activity, chain, goals, today
+    from opdash.components import activity, chain, goals, state, today
 
     parts = [SHELL_CSS]
-    parts += [getattr(module, "CSS", "") for module in (today, goals, activity, chain)]
+    parts += [getattr(module, "CSS", "") for module in (today, goals, activity, chain, state)]
     return "\n".join(p for p in parts if p)

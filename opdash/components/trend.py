@@ -22,7 +22,14 @@ from opdash.components.base import CatalogView, empty_card
 from opdash.components.filters import FILTER_NAMES
 from opdash.components.tables import plain_table
 from opdash.metrics.scope import scoped
-from opdash.metrics.trend import DEFAULT_BY, INTERVALS, TrendResult, TrendSeries, trend
+from opdash.metrics.trend import (
+    DEFAULT_BY,
+    INTERVALS,
+    TrendResult,
+    TrendSeries,
+    metric_arguments,
+    trend,
+)
 
 #: How many event types get a line when the event-types filter is empty.
 TOP_TYPES = 5
@@ -48,15 +55,6 @@ BUCKET_FORMATS = {
     "week": "%Y-%m-%d",
     "month": "%Y-%m",
 }
-
-
-def metric_arguments(text: str) -> tuple[str, str]:
-    """``(metric, by)`` for ``trend()``: ``unique:PATH`` is ``unique`` by PATH; the rest as is."""
-    raw = str(text).strip()
-    kind, sep, path = raw.partition(":")
-    if kind.strip() == "unique" and sep and path.strip():
-        return "unique", path.strip()
-    return raw or "count", DEFAULT_BY
 
 
 class TrendView(CatalogView):

@@ -28,6 +28,7 @@ import ibis.expr.datatypes as dt
 from opdash.contract import SETTINGS_FILES
 from opdash.errors import UsageError, did_you_mean
 from opdash.timeutil import to_micros
+from opdash.yamltext import YamlDocument, YamlProblem, parse_yaml, read_text
 
 GOALS_FILE = SETTINGS_FILES[0]
 METRICS = ("count", "unique", "sum", "conversion")
@@ -38,8 +39,6 @@ STATUSES = ("met", "on_track", "at_risk", "behind", "breached", "no_data")
 DEFAULT_BY = "correlation.workflow_id"
 DEFAULT_WINDOW = "14d"
 AT_RISK_SHARE = Fraction(4, 5)  # up: at_risk down to 80 % of the expected progress
-MAX_BYTES = 256 * 1024  # a goals file is a few KB; refuse anything that could be a bomb
-MAX_DEPTH = 20  # YAML nesting; goals need 3
 _NUMERIC_JSON = ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE")
 _US = 1_000_000
 
@@ -149,116 +148,70 @@ class GoalsResult:
 # --------------------------------------------------------------------------- loading
 
 
-class _Refused(Exception):
-    def __init__(self, problem: str, mark) -> None:
-        super().__init__(problem)
-        self.problem, self.mark = problem, mark
-
-
-def _loader_class():
-    import yaml
-
-    class GoalsLoader(yaml.SafeLoader):
-        """SafeLoader that refuses anchors, aliases, deep nesting and repeated keys."""
-
-        depth = 0
-
-        def compose_node(self, parent, index):
-            event = self.peek_event()
-            if isinstance(event, yaml.AliasEvent):
-                raise _Refused("YAML aliases (*name) are not allowed", event.start_mark)
-            if getattr(event, "anchor", None) is not None:
-                raise _Refused("YAML anchors (&name) are not allowed", event.start_mark)
-            self.depth += 1
-            try:
-                if self.depth > MAX_DEPTH:
-                    raise _Refused(f"nested more than {MAX_DEPTH} levels deep", event.start_mark)
-                return super().compose_node(parent, index)
-            finally:
-                self.depth -= 1
-
-        def construct_mapping(self, node, deep=False):
-            seen: set[str] = set()
-            for key_node, _ in node.value:
-                if isinstance(key_node, yaml.ScalarNode):
-                    if key_node.value in seen:
-                        raise _Refused(f"key '{key_node.value}' appears twice", key_node.start_mark)
-                    seen.add(key_node.value)
-            return super().construct_mapping(node, deep=deep)
-
-    return GoalsLoader
-
-
 def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
     """The goals of a YAML file, validated; a UsageError names the file, the goal and the problem."""
     path = Path(path).expanduser()
-    shown = str(path)
     try:
-        if not path.is_file():
-            raise UsageError(f"{shown}: no such goals file")
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise UsageError(
-                f"{shown}: the goals file is {size:,} bytes; opdash reads at most {MAX_BYTES:,}"
-            )
-        with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise UsageError(f"{shown}: cannot read the goals file: {exc.strerror or exc}") from None
-    if len(data) > MAX_BYTES:
-        raise UsageError(f"{shown}: the goals file is larger than {MAX_BYTES:,} bytes")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{shown}: not UTF-8 text (byte {exc.start})") from None
-    return parse_goals(text, source=shown)
+        text = read_text(path, what="goals file")
+    except YamlProblem as exc:
+        raise UsageError(f"{path}: {exc}") from None
+    return parse_goals(text, source=str(path))
 
 
 def parse_goals(text: str, *, source: str = GOALS_FILE) -> list[Goal]:
     """The goals of a goals file's text (see :func:`load_goals`)."""
-    import yaml
+    document = _parse(text, source)
+    if document.data is None:
+        return []
+    return validate_goals(document.data, source=source, lines=_goal_lines(document))
 
-    if len(text) > MAX_BYTES:
-        raise UsageError(f"{source}: the goals file is larger than {MAX_BYTES:,} characters")
-    loader = _loader_class()(text)
+
+def goal_problems(text: str, *, source: str = GOALS_FILE) -> list[tuple[int | None, str]]:
+    """Every problem of a goals file as (line, message): each goal is checked on its own, so
+    one broken goal does not hide the next (``opdash check``)."""
     try:
-        node = loader.get_single_node()
-        doc = loader.construct_document(node) if node is not None else None
-    except _Refused as exc:
-        raise UsageError(
-            f"{source}: line {exc.mark.line + 1}: {exc.problem} "
-            "(a goals file must be plain YAML; this also stops a 'YAML bomb')"
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        raise UsageError(f"{source}: {_yaml_problem(exc)}") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"{source}: not valid YAML: {exc}") from None
-    finally:
-        loader.dispose()
-    if doc is None:
+        document = _parse(text, source)
+        if not _has_goal_list(document.data):  # empty, or the file's shape is wrong: one problem
+            if document.data is not None:
+                validate_goals(document.data, source=source)
+            return []
+    except UsageError as exc:
+        return [(getattr(exc, "line", None), str(exc))]
+    lines = _goal_lines(document)
+    problems: list[tuple[int | None, str]] = []
+    seen: dict[Any, int] = {}
+    for index, item in enumerate(document.data["goals"]):
+        line = lines[index] if index < len(lines) else None
+        try:
+            (goal,) = validate_goals({"goals": [item]}, source=source, lines=[line] if line else [])
+        except UsageError as exc:
+            problems.append((line, str(exc)))
+            continue
+        if goal.id in seen:
+            where = _where(item, index, lines, source)
+            problems.append((line, f"{where}: duplicate id (goal #{seen[goal.id] + 1} has it too)"))
+        seen.setdefault(goal.id, index)
+    return problems
+
+
+def _has_goal_list(data: Any) -> bool:
+    return isinstance(data, dict) and set(data) == {"goals"} and isinstance(data["goals"], list)
+
+
+def _parse(text: str, source: str) -> YamlDocument:
+    try:
+        return parse_yaml(text, what="a goals file")
+    except YamlProblem as exc:
+        error = UsageError(f"{source}: {exc}")
+        error.line = exc.line  # type: ignore[attr-defined]
+        raise error from None
+
+
+def _goal_lines(document: YamlDocument) -> list[int]:
+    goals_list = document.data.get("goals") if isinstance(document.data, dict) else None
+    if not isinstance(goals_list, list):
         return []
-    return validate_goals(doc, source=source, lines=_goal_lines(node))
-
-
-def _yaml_problem(exc) -> str:
-    """'line L, column C: not valid YAML: problem (context started at line L0)'."""
-    mark = exc.problem_mark or exc.context_mark
-    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-    text = f"{where}not valid YAML: {exc.problem or exc.context or 'bad YAML'}"
-    if exc.context and exc.context_mark and exc.problem_mark:
-        text += f" ({exc.context} started at line {exc.context_mark.line + 1})"
-    return text
-
-
-def _goal_lines(node) -> list[int]:
-    import yaml
-
-    if not isinstance(node, yaml.MappingNode):
-        return []
-    for key, value in node.value:
-        if getattr(key, "value", None) == "goals" and isinstance(value, yaml.SequenceNode):
-            return [item.start_mark.line + 1 for item in value.value]
-    return []
+    return [document.line(("goals", i)) or 0 for i in range(len(goals_list))]
 
 
 @cache

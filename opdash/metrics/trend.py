@@ -178,6 +178,15 @@ def parse_events(events: list[str] | tuple[str, ...] | str) -> list[str]:
     return list(dict.fromkeys(cleaned))
 
 
+def metric_arguments(text: str) -> tuple[str, str]:
+    """``(metric, by)`` for ``trend()``: ``unique:PATH`` is ``unique`` by PATH; the rest as is."""
+    raw = str(text).strip()
+    kind, sep, path = raw.partition(":")
+    if kind.strip() == "unique" and sep and path.strip():
+        return "unique", path.strip()
+    return raw or "count", DEFAULT_BY
+
+
 def parse_metric(text: str) -> Metric:
     """``count``, ``unique``, ``sum:PATH`` or ``avg:PATH`` (the path is checked), or UsageError."""
     from opdash.contract import field_path
@@ -337,7 +346,7 @@ def _previous_starts(starts: list[datetime], interval: str, zone: ZoneInfo) -> l
     return out[::-1]
 
 
-def _numeric(text: ibis.Value) -> ibis.Value:
+def numeric_text(text: ibis.Value) -> ibis.Value:
     """A float from text holding a decimal number; NULL for anything else (and for ±inf)."""
     number = text.try_cast("float64")
     ok = text.re_search(NUMBER) & number.notnull() & ~number.isinf()
@@ -354,7 +363,7 @@ def _aggregate(catalog, types, metric, by, breakdown, limit, bounds) -> list[dic
     if metric.kind == "unique":
         columns["ent"] = envelope_field(base, by)
     if metric.kind in ("sum", "avg"):
-        columns["num"] = _numeric(envelope_field(base, metric.path))
+        columns["num"] = numeric_text(envelope_field(base, metric.path))
     if breakdown:
         columns["key"] = envelope_field(base, breakdown)
     base = base.select(**columns)
@@ -416,7 +425,7 @@ def _rank(rows: ibis.Table, metric: Metric, limit: int) -> ibis.Table:
     )
 
 
-def _value(metric: Metric, row: dict[str, Any] | None) -> float | int | None:
+def metric_value(metric: Metric, row: dict[str, Any] | None) -> float | int | None:
     """The metric of one aggregated row; an empty bucket is 0 (count, unique, sum) or null (avg)."""
     if metric.kind == "count":
         return int(row["n"]) if row else 0
@@ -443,8 +452,8 @@ def _series(types, metric, rows, broken_down, limit, starts, ends, rolling, comp
     for event_type in types:
         members = sorted(ranks[event_type].items()) if broken_down else [(0, None)]
         for rank, key in members:
-            values = [_value(metric, index.get((event_type, rank, i))) for i in range(n)]
-            before = [_value(metric, index.get((event_type, rank, i - n))) for i in range(n)]
+            values = [metric_value(metric, index.get((event_type, rank, i))) for i in range(n)]
+            before = [metric_value(metric, index.get((event_type, rank, i - n))) for i in range(n)]
             buckets = []
             for i, (start, end) in enumerate(zip(starts, ends, strict=True)):
                 extra: dict[str, Any] = {}
@@ -453,7 +462,7 @@ def _series(types, metric, rows, broken_down, limit, starts, ends, rolling, comp
                     extra["rolling"] = sum(window) / len(window) if window else None
                 if compare:
                     extra["previous"] = before[i]
-                    extra["change_pct"] = _change(values[i], before[i])
+                    extra["change_pct"] = percent_change(values[i], before[i])
                 buckets.append(TrendBucket(start=start, end=end, value=values[i], **extra))
             other = broken_down and rank == limit + 1
             label = OTHER_LABEL if other else (NONE_LABEL if key is None else str(key))
@@ -468,7 +477,7 @@ def _series(types, metric, rows, broken_down, limit, starts, ends, rolling, comp
     return out
 
 
-def _change(value: float | int | None, previous: float | int | None) -> float | None:
+def percent_change(value: float | int | None, previous: float | int | None) -> float | None:
     """(value − previous) / previous × 100; null when previous is 0 or null, or value is null."""
     if previous is None or previous == 0 or value is None:
         return None

@@ -1,0 +1,80 @@
+"""KpiView: one number that matters, over the last window, with its change from the one before."""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+import panel as pn
+import param
+
+from opdash.components.base import CatalogView
+from opdash.metrics.kpi import DEFAULT_WINDOW, KpiResult, kpi
+from opdash.metrics.scope import scoped
+
+
+def kpis_html(items: list[tuple[str, str, str, str]]) -> str:
+    """A row of KPI boxes from (label, value, note, tone) — all plain text, escaped here."""
+    boxes = "".join(
+        f'<div class="opdash-kpi{" opdash-kpi-" + tone if tone else ""}">'
+        f'<div class="opdash-kpi-label">{html.escape(label)}</div>'
+        f'<div class="opdash-kpi-value">{html.escape(value)}</div>'
+        + (f'<div class="opdash-kpi-note">{html.escape(note)}</div>' if note else "")
+        + "</div>"
+        for label, value, note, tone in items
+    )
+    return f'<div class="opdash-kpis">{boxes}</div>'
+
+
+class KpiView(CatalogView):
+    """A metric over the window ending at the page's moment (now, or the end of its last day).
+
+    Reads the page's actors, run and workflow; its own event types when it has some, else the
+    page's event-types filter.
+    """
+
+    metric = param.String(
+        default="count",
+        doc="count, unique (workflows), unique:PATH, sum:PATH or avg:PATH (e.g. sum:payload.pnl).",
+    )
+    event_types = param.List(default=[], item_type=str, doc="Only these event types (none: all).")
+    window = param.String(default=DEFAULT_WINDOW, doc="The span measured, e.g. 24h, 7d.")
+    compare = param.Boolean(default=True, doc="Also show the window before and the change.")
+
+    title = "KPI"
+    uses_filters = ("end", "zone", "actors", "event_types", "run", "workflow")
+    uses_now = True
+
+    def data(self) -> KpiResult:
+        scope = self.filters.scope()
+        types = self.event_types or list(scope.event_types)
+        return kpi(
+            scoped(self.catalog, scope.without_types()),
+            self.metric,
+            event_types=types,
+            window=self.window,
+            as_of=self.filters.as_of(),
+            compare=self.compare,
+        )
+
+    def draw(self, result: KpiResult) -> Any:
+        label = f"{result.metric} · last {result.window}"
+        if result.event_types:
+            label += " · " + ", ".join(result.event_types)
+        note = ""
+        if result.compared:
+            before = _number(result.previous)
+            change = result.change_pct
+            trend = "–" if change is None else f"{'+' if change >= 0 else ''}{change:.1f}%"
+            note = f"{trend} vs the {result.window} before ({before})"
+        return pn.pane.HTML(
+            kpis_html([(label, _number(result.value), note, "")]), sizing_mode="stretch_width"
+        )
+
+
+def _number(value: float | int | None) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return f"{value:,.2f}"

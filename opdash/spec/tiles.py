@@ -1,0 +1,47 @@
+"""The tile types a dashboard spec may use, and the component each one draws.
+
+Components are named, not imported: checking a spec (``opdash check``) must not import Panel.
+A tile's keys are its component's parameters (``opdash/schemas/dashboard.schema.json`` lists
+them; a test keeps the two equal) plus the keys every tile has (:data:`TILE_KEYS`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+#: Keys of every tile, whatever its type.
+TILE_KEYS = ("type", "title", "controls")
+
+
+@dataclass(frozen=True)
+class TileType:
+    name: str
+    component: str  # "module:Class" under opdash.components
+    headed: bool = True  # without a title of its own, the tile is headed by its component's
+    event_keys: tuple[str, ...] = ()  # keys naming event types (checked against the data)
+    source_kind: str | None = None  # "json" / "markdown": the tile shows the file in source:
+
+    def component_class(self) -> type:
+        module, _, name = self.component.partition(":")
+        return getattr(importlib.import_module(f"opdash.components.{module}"), name)
+
+
+TILE_TYPES: dict[str, TileType] = {
+    t.name: t
+    for t in (
+        TileType("today", "today:TodayStrip", headed=False),
+        TileType("kpi", "kpi:KpiView", event_keys=("event_types",)),
+        TileType("funnel", "funnel:FunnelView", event_keys=("steps",)),
+        TileType("trend", "trend:TrendView"),
+        TileType("goals", "goals:GoalProgress"),
+        TileType("feed", "activity:ActivityFeed"),
+        TileType("runs", "runs:RunsView"),
+        TileType("alerts", "alerts:AlertsView"),
+        TileType("chain", "chain:WorkflowChain"),
+        TileType("data-quality", "quality:DataQuality"),
+        TileType("markdown", "state:MarkdownState", source_kind="markdown"),
+        TileType("json-state", "state:JsonState", source_kind="json"),
+        TileType("sql", "sql:SqlView"),
+    )
+}
