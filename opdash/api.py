@@ -25,6 +25,7 @@ from opdash import __version__
 from opdash.catalog import Catalog
 from opdash.errors import did_you_mean
 from opdash.jsontext import dumps
+from opdash.masking import mask
 from opdash.metrics.runs import (
     ALERT_STATES,
     MAX_LIMIT,
@@ -38,6 +39,7 @@ from opdash.metrics.runs import (
 )
 from opdash.snapshots import render_html
 from opdash.snapshots import status as whole_status
+from opdash.spec import CheckReport, default_spec
 
 RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 DEFAULT_LIMIT = 50
@@ -61,10 +63,12 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Api:
-    """What every route reads: the shared catalog and the staleness threshold."""
+    """What every route reads: the shared catalog, the staleness threshold and the start-up
+    check of the spec being served (None: the built-in spec, unchecked)."""
 
     catalog: Catalog
     stale_after: int = STALE_AFTER_SECONDS
+    check: CheckReport | None = None
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -163,6 +167,17 @@ def status_json(api: Api, query: Query) -> dict[str, Any]:
 
 def status_html(api: Api, query: Query) -> str:
     return render_html(status_json(api, query))
+
+
+def served_spec(api: Api, query: Query) -> dict[str, Any]:
+    """The spec the pages are built from, and what the start-up check found."""
+    report = api.check
+    spec = report.spec if report else default_spec()
+    return {
+        "spec_file": report.spec_file if report else None,
+        "spec": mask(spec.to_dict()),
+        "problems": [p.to_dict() for p in report.problems] if report else [],
+    }
 
 
 def openapi(api: Api, query: Query) -> dict[str, Any]:
@@ -274,6 +289,11 @@ ROUTES: tuple[Route, ...] = (
         "The same status as one self-contained HTML page (no network needed)",
         status_html,
         media="text/html",
+    ),
+    Route(
+        "/api/spec",
+        "The dashboard spec being served (pages, tiles) and the problems found at start",
+        served_spec,
     ),
     Route("/api/openapi.json", "This document", openapi),
 )

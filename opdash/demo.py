@@ -926,6 +926,47 @@ def _check_empty(out: Path, shown: str | Path) -> None:
         )
 
 
+#: The demo's own page: its state files, two KPIs, a query and the open alerts.
+STATE_PAGE = {
+    "title": "State",
+    "layout": {"columns": 2},
+    "tiles": [
+        {
+            "type": "kpi",
+            "title": "Trades closed, last 7 days",
+            "metric": "count",
+            "event_types": ["trade.closed"],
+            "window": "7d",
+        },
+        {
+            "type": "kpi",
+            "title": "Realised PnL, last 7 days",
+            "metric": "sum:payload.pnl",
+            "event_types": ["trade.closed"],
+            "window": "7d",
+        },
+        {"type": "json-state", "source": "state/orchestrator/STATE.json"},
+        {"type": "markdown", "source": "state/PHASE_INDEX.md"},
+        {
+            "type": "sql",
+            "title": "Busiest actors",
+            "sql": "SELECT actor_id, count(*) AS n FROM events GROUP BY 1 ORDER BY n DESC LIMIT 10",
+        },
+        {"type": "alerts", "title": "Open alerts", "state": "open"},
+    ],
+}
+
+
+def demo_spec_yaml() -> str:
+    """The demo's dashboard.yaml: the built-in pages, then its State page."""
+    from opdash.spec import DashboardSpec, default_spec
+
+    spec = default_spec().to_dict()
+    spec["pages"].append(STATE_PAGE)
+    header = "# The demo's dashboard: opdash's built-in pages and a page of its state files.\n"
+    return header + DashboardSpec.from_dict(spec).to_yaml()
+
+
 def write_demo(
     out_dir: str | Path,
     *,
@@ -962,6 +1003,7 @@ def write_demo(
     w.text("state/orchestrator/STATE.json", _dumps(_state(g, wf_events, workflows), indent=2))
     w.text("state/PHASE_INDEX.md", _phase_index(g.as_of))
     w.text("goals.yaml", GOALS_YAML)
+    w.text("dashboard.yaml", demo_spec_yaml())
     return DemoSummary(
         path=out, files=w.files, events=len(ordered), malformed=malformed, runs=len(specs)
     )

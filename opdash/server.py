@@ -102,7 +102,7 @@ def serve(
         websocket_origin=origins,
         title=f"opdash · {report.spec.title or catalog.root.name}",
         threaded=False,
-        extra_patterns=handlers(Api(catalog, stale_after=stale_after)),
+        extra_patterns=handlers(Api(catalog, stale_after=stale_after, check=report)),
         **access.panel_options(),
     )
     return 0

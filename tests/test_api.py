@@ -286,6 +286,7 @@ def test_openapi_documents_every_route_and_each_answers(url: str) -> None:
         "/api/runs/{run_id}/alerts",
         "/api/status/snapshot.json",
         "/api/status/snapshot.html",
+        "/api/spec",
         "/api/openapi.json",
     }
     for path, item in document["paths"].items():
@@ -293,6 +294,17 @@ def test_openapi_documents_every_route_and_each_answers(url: str) -> None:
         (media,) = item["get"]["responses"]["200"]["content"]
         status, headers, _body = call_raw(url, path.replace("{run_id}", LIVE).lstrip("/"))
         assert status == 200 and headers["Content-Type"].startswith(media), path
+
+
+def test_the_spec_being_served_is_its_json_twin(url: str) -> None:
+    """/api/spec: the pages the dashboard is built from (the demo's dashboard.yaml) and what the
+    start-up check found (the demo's quarantined records)."""
+    served = get(url, "api/spec")
+    assert served["spec_file"] == "dashboard.yaml"
+    titles = [page["title"] for page in served["spec"]["pages"]]
+    assert titles[0] == "Overview" and "State" in titles
+    assert {p["area"] for p in served["problems"]} == {"data"}
+    assert all(p["file"] == "events/coach/coach.ndjson" for p in served["problems"])
 
 
 def test_status_snapshot_now_as_json_and_as_a_self_contained_page(url: str) -> None:

@@ -112,17 +112,19 @@ def check_folder(root: str | Path, spec_path: str | Path | None = None, *, catal
 
     root = Path(root)
     path = Path(spec_path) if spec_path else root / SPEC_FILE
+    problems: list[Problem] = []
     if spec_path or path.is_file():
         label = str(spec_path) if spec_path else SPEC_FILE
         try:
             text = read_text(path, what=f"spec file {label}")
         except YamlProblem as exc:
-            text, problems = None, [Problem(label, exc.message, exc.line)]
+            text = None
+            problems.append(Problem(label, exc.message, exc.line))
         spec_file: str | None = label
     else:
         from opdash.spec.model import default_spec_text
 
-        text, problems, label, spec_file = default_spec_text(), [], "(built-in spec)", None
+        text, label, spec_file = default_spec_text(), "(built-in spec)", None
     spec = data = None
     if text is not None:
         spec, more, data = check_spec_text(text, source=label, root=root)

@@ -122,7 +122,13 @@ class DashboardSpec:
     def to_yaml(self) -> str:
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        class Dumper(yaml.SafeDumper):
+            def increase_indent(self, flow=False, indentless=False):  # lists indented too
+                return super().increase_indent(flow, False)
+
+        return yaml.dump(
+            self.to_dict(), Dumper=Dumper, sort_keys=False, allow_unicode=True, width=100
+        )
 
     def sources(self) -> list[str]:
         """The files its state tiles show (relative to the folder), for the catalog to watch."""
