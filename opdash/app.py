@@ -104,7 +104,7 @@ class Dashboard(param.Parameterized):
             view, block = tile_block(self.catalog, tile, self.filters, self.stale_after)
             if view is not None:
                 prefix = None
-                if tile.controls:
+                if tile.controls and tile.kind.has_controls:
                     names = view_choices(view)
                     prefix = f"t{index + 1}-" if used & set(names) else ""
                     used |= {prefix + n for n in names}
@@ -234,7 +234,7 @@ def tile_block(
         )
     title = tile.title if tile.title is not None else (view.title if tile.kind.headed else "")
     parts: list[Any] = [heading(title)] if title else []
-    if tile.controls and hasattr(view, "controls"):
+    if tile.controls and tile.kind.has_controls:
         parts.append(view.controls())
     parts.append(view)
     return view, pn.Column(*parts, sizing_mode="stretch_width")

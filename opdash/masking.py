@@ -23,8 +23,10 @@ _PAIRS = {("api", "key"), ("private", "key")}
 _SPLIT = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 # key=value or key: value inside text; the value is quoted, or runs to a space or separator
 # (a key may close a quote first: "token": "x" inside broken JSON text)
+# The key starts where a word does (the lookbehind): tried at every position of a long token,
+# the match would cost the token's length each time — quadratic on a 1 MB base64 blob.
 _FRAGMENT = re.compile(
-    r"""(?P<key>[A-Za-z][A-Za-z0-9_.\-]*)(?P<sep>["']?\s*[=:]\s*)"""
+    r"""(?<![A-Za-z0-9_.\-])(?P<key>[A-Za-z][A-Za-z0-9_.\-]*+)(?P<sep>["']?\s*[=:]\s*)"""
     r"""(?P<value>"[^"]*"|'[^']*'|(?:(?:bearer|basic|token)\s+)?[^\s&;,"'<>]+)""",
     re.IGNORECASE,
 )

@@ -88,10 +88,6 @@ class GoalProgress(CatalogView):
         of the catalog's data version, so an edited goals.yaml must not hit a stale answer."""
         return (*super().key(), _file_stamp(Path(self.catalog.root) / GOALS_FILE))
 
-    def controls(self) -> pn.Column:
-        """No choices of its own: the goals file and the page's last day decide everything."""
-        return pn.Column(sizing_mode="stretch_width")
-
     def draw(self, result: GoalsResult) -> Any:
         if not result.goals:
             return pn.pane.HTML(no_goals_html(result, self.catalog), sizing_mode="stretch_width")

@@ -118,8 +118,8 @@ def _rows(items: list[tuple[Any, Any]], depth: int, noun: str) -> str:
     rows = []
     for key, item in items[:MAX_ROWS]:
         if isinstance(item, dict | list) and item:
-            noun = "key" if isinstance(item, dict) else "item"
-            count = f"{len(item)} {noun}{'s' if len(item) != 1 else ''}"
+            word = "key" if isinstance(item, dict) else "item"
+            count = f"{len(item)} {word}{'s' if len(item) != 1 else ''}"
             open_ = " open" if depth == 0 and len(item) <= 8 else ""
             cell = (
                 f"<details{open_}><summary>{count}</summary>{json_html(item, depth + 1)}</details>"

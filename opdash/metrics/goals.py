@@ -166,18 +166,24 @@ def parse_goals(text: str, *, source: str = GOALS_FILE) -> list[Goal]:
     return validate_goals(document.data, source=source, lines=_goal_lines(document))
 
 
-def goal_problems(text: str, *, source: str = GOALS_FILE) -> list[tuple[int | None, str]]:
-    """Every problem of a goals file as (line, message): each goal is checked on its own, so
-    one broken goal does not hide the next (``opdash check``)."""
+def check_goals(
+    text: str, *, source: str = GOALS_FILE
+) -> tuple[list[Goal], list[tuple[int | None, str]]]:
+    """The valid goals of a goals file and every problem as (line, message): each goal is
+    checked on its own, so one broken goal hides neither the next one's problem nor the valid
+    goals (``opdash check``). A YAML problem's message does not repeat its line."""
     try:
         document = _parse(text, source)
         if not _has_goal_list(document.data):  # empty, or the file's shape is wrong: one problem
             if document.data is not None:
                 validate_goals(document.data, source=source)
-            return []
+            return [], []
     except UsageError as exc:
-        return [(getattr(exc, "line", None), str(exc))]
+        line = getattr(exc, "line", None)
+        message = str(exc).replace(f": line {line}: ", ": ", 1) if line else str(exc)
+        return [], [(line, message)]
     lines = _goal_lines(document)
+    valid: list[Goal] = []
     problems: list[tuple[int | None, str]] = []
     seen: dict[Any, int] = {}
     for index, item in enumerate(document.data["goals"]):
@@ -190,8 +196,10 @@ def goal_problems(text: str, *, source: str = GOALS_FILE) -> list[tuple[int | No
         if goal.id in seen:
             where = _where(item, index, lines, source)
             problems.append((line, f"{where}: duplicate id (goal #{seen[goal.id] + 1} has it too)"))
-        seen.setdefault(goal.id, index)
-    return problems
+            continue
+        seen[goal.id] = index
+        valid.append(goal)
+    return valid, problems
 
 
 def _has_goal_list(data: Any) -> bool:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opdash.errors import UsageError
-from opdash.masking import MASK, looks_secret, mask_text
+from opdash.masking import MASK, looks_secret, mask
 
 #: The catalog's relations a query may read.
 SQL_TABLES = ("events", "quarantine", "duplicates", "runs", "alerts")
@@ -70,60 +70,64 @@ def read_only_problem(sql: str) -> str | None:
     return _refused_reference(statements[0])
 
 
-def _refused_reference(tree: Any) -> str | None:
-    """The first table, table function or function in the parsed query it may not use."""
-    ctes = set(_cte_names(tree))
-    for node in _nodes(tree):
-        kind = node.get("type")
-        if kind == "BASE_TABLE":
-            name = node.get("table_name", "")
-            if node.get("schema_name") or node.get("catalog_name"):
-                qualified = ".".join(
-                    p for p in (node.get("catalog_name"), node.get("schema_name"), name) if p
-                )
-                return (
-                    f"'{qualified}': name a catalog table without a schema "
-                    f"({', '.join(SQL_TABLES)})"
-                )
-            if name not in SQL_TABLES and name not in ctes:
-                return (
-                    f"'{name}' is not a catalog table: a query reads only "
-                    f"{', '.join(SQL_TABLES)} (no files, no other databases)"
-                )
-        elif kind in OTHER_SOURCES:
-            return "SHOW, DESCRIBE and SUMMARIZE are not allowed: write a SELECT over the tables"
-        elif kind == "TABLE_FUNCTION":
-            name = (node.get("function") or {}).get("function_name", "")
-            if name.lower() not in TABLE_FUNCTIONS:
-                return (
-                    f"table function '{name}' is not allowed: a query reads only the catalog's "
-                    f"tables (table functions allowed: {', '.join(TABLE_FUNCTIONS)})"
-                )
-        if node.get("class") == "FUNCTION":
-            name = str(node.get("function_name", "")).lower()
-            if name in REFUSED_FUNCTIONS or name.startswith(REFUSED_PREFIXES):
-                return f"function '{name}' is not allowed in a dashboard query"
+def _refused_reference(tree: Any, visible: frozenset[str] = frozenset()) -> str | None:
+    """The first table, table function or function in the parsed query it may not use.
+
+    A name that is not a catalog table must be a CTE *in scope*: a query node's CTEs are seen
+    by its body and by the CTEs after them, a CTE's own body sees itself only when it is
+    recursive — so ``WITH "x.csv" AS (SELECT * FROM "x.csv") …`` is refused (that inner name is
+    the file).
+    """
+    if isinstance(tree, list):
+        return next((r for item in tree if (r := _refused_reference(item, visible))), None)
+    if not isinstance(tree, dict):
+        return None
+    cte_map = tree.get("cte_map")
+    if isinstance(cte_map, dict) and cte_map.get("map"):
+        scope = set(visible)
+        for entry in cte_map["map"]:
+            body = (entry.get("value") or {}).get("query_node")
+            own = {entry.get("key")} if (body or {}).get("type") == "RECURSIVE_CTE_NODE" else set()
+            refused = _refused_reference(body, frozenset(scope | own))
+            if refused:
+                return refused
+            scope.add(entry.get("key"))
+        rest = {k: v for k, v in tree.items() if k != "cte_map"}
+        return _refused_reference(rest, frozenset(scope))
+    refused = _refused_node(tree, visible)
+    if refused:
+        return refused
+    return next((r for value in tree.values() if (r := _refused_reference(value, visible))), None)
+
+
+def _refused_node(node: dict[str, Any], visible: frozenset[str]) -> str | None:
+    kind = node.get("type")
+    if kind == "BASE_TABLE":
+        name = node.get("table_name", "")
+        if node.get("schema_name") or node.get("catalog_name"):
+            qualified = ".".join(
+                p for p in (node.get("catalog_name"), node.get("schema_name"), name) if p
+            )
+            return f"'{qualified}': name a catalog table without a schema ({', '.join(SQL_TABLES)})"
+        if name not in SQL_TABLES and name not in visible:
+            return (
+                f"'{name}' is not a catalog table: a query reads only "
+                f"{', '.join(SQL_TABLES)} (no files, no other databases)"
+            )
+    elif kind in OTHER_SOURCES:
+        return "SHOW, DESCRIBE and SUMMARIZE are not allowed: write a SELECT over the tables"
+    elif kind == "TABLE_FUNCTION":
+        name = (node.get("function") or {}).get("function_name", "")
+        if name.lower() not in TABLE_FUNCTIONS:
+            return (
+                f"table function '{name}' is not allowed: a query reads only the catalog's "
+                f"tables (table functions allowed: {', '.join(TABLE_FUNCTIONS)})"
+            )
+    if node.get("class") == "FUNCTION":
+        name = str(node.get("function_name", "")).lower()
+        if name in REFUSED_FUNCTIONS or name.startswith(REFUSED_PREFIXES):
+            return f"function '{name}' is not allowed in a dashboard query"
     return None
-
-
-def _nodes(tree: Any):
-    """Every dict in the parsed tree, depth first."""
-    stack = [tree]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            yield item
-            stack.extend(item.values())
-        elif isinstance(item, list):
-            stack.extend(item)
-
-
-def _cte_names(tree: Any):
-    for node in _nodes(tree):
-        cte_map = node.get("cte_map")
-        if isinstance(cte_map, dict):
-            for entry in cte_map.get("map", []):
-                yield entry.get("key")
 
 
 def statement_body(sql: str) -> str:
@@ -188,4 +192,5 @@ def _masked_row(columns: list[str], row: tuple) -> tuple:
 
 
 def _masked(value: Any) -> Any:
-    return mask_text(value) if isinstance(value, str) else value
+    """Text, and text inside lists and structs, with its secrets masked."""
+    return mask(value) if isinstance(value, str | list | tuple | dict) else value

@@ -129,34 +129,49 @@ def check_folder(root: str | Path, spec_path: str | Path | None = None, *, catal
     if text is not None:
         spec, more, data = check_spec_text(text, source=label, root=root)
         problems += more
-    goals_path = root / GOALS_FILE
-    if goals_path.is_file():
-        problems += _goal_problems(goals_path)
     catalog = catalog if catalog is not None else open_catalog(root)
-    problems += _event_type_warnings(spec, catalog, label) + _goal_type_warnings(
-        goals_path, catalog
-    )
+    problems += _event_type_warnings(spec, catalog, label)
+    problems += _goals(root / GOALS_FILE, catalog)
     problems += data_problems(catalog)
     usable = spec if spec is not None else lenient_spec(problems, data)
     return CheckReport(str(root), spec_file, usable, problems)
 
 
-def _goal_problems(path: Path) -> list[Problem]:
-    from opdash.metrics.goals import goal_problems
+def _goals(path: Path, catalog) -> list[Problem]:
+    """goals.yaml's problems, and warnings for event types its valid goals name that never
+    occur in the data."""
+    from opdash.metrics.goals import check_goals
 
+    if not path.is_file():
+        return []
     try:
-        text = read_text(path, what="goals file")
+        goals, found = check_goals(read_text(path, what="goals file"), source=path.name)
     except YamlProblem as exc:
         return [Problem(path.name, exc.message, exc.line, area=GOALS)]
     out = []
-    for line, message in goal_problems(text, source=path.name):
+    for line, message in found:
         message = message.removeprefix(f"{path.name}: ")
-        tile, _, rest = message.partition(": ")
-        if tile.startswith("goal ") and rest:
-            tile = tile.split(" (line")[0]
-            out.append(Problem(path.name, rest, line, tile=tile, area=GOALS))
+        label, _, rest = message.partition(": ")
+        if label.startswith("goal ") and rest:
+            out.append(Problem(path.name, rest, line, tile=label.split(" (line")[0], area=GOALS))
         else:
             out.append(Problem(path.name, message, line, area=GOALS))
+    present = set(catalog.event_types())
+    for goal in goals:
+        for event_type in [goal.event, *goal.steps]:
+            if event_type and event_type not in present:
+                out.append(
+                    Problem(
+                        path.name,
+                        f"event type '{event_type}' never occurs in the data"
+                        f"{did_you_mean(event_type, present)}",
+                        goal.line,
+                        tile=f"goal '{goal.id}'",
+                        hint="its progress stays 0 until such events arrive",
+                        severity=WARNING,
+                        area=GOALS,
+                    )
+                )
     return out
 
 
@@ -167,9 +182,9 @@ def data_problems(catalog) -> list[Problem]:
     from opdash.masking import mask_text
 
     rows = catalog.fetchall(
-        'SELECT source_file, reason, count(*), arg_min(line, coalesce(line, "row")), '
-        'min("row"), arg_min(detail, coalesce(line, "row")) '
-        'FROM quarantine GROUP BY 1, 2 ORDER BY 1, min(coalesce(line, "row")), 2'
+        'SELECT source_file, reason, count(*), arg_min(line, coalesce(line, "row", 0)), '
+        'min("row"), arg_min(detail, coalesce(line, "row", 0)) '
+        'FROM quarantine GROUP BY 1, 2 ORDER BY 1, min(coalesce(line, "row", 0)), 2'
     )
     out = []
     for source_file, reason, n, line, row, detail in rows:
@@ -200,6 +215,19 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
     out = []
     for p, page in enumerate(spec.pages):
         for t, tile in enumerate(page.tiles):
+            if tile.controls and not tile.kind.has_controls:
+                out.append(
+                    Problem(
+                        label,
+                        f"controls: a {tile.type} tile has no choices of its own to show",
+                        tile.line,
+                        tile=tile_label(page.title, t, tile.type),
+                        hint="remove controls: true",
+                        severity=WARNING,
+                        page_index=p,
+                        tile_index=t,
+                    )
+                )
             for key in tile.kind.event_keys:
                 for event_type in tile.options.get(key) or []:
                     if event_type not in present:
@@ -216,35 +244,6 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
                                 tile_index=t,
                             )
                         )
-    return out
-
-
-def _goal_type_warnings(path: Path, catalog) -> list[Problem]:
-    from opdash.metrics.goals import load_goals
-
-    if not path.is_file():
-        return []
-    try:
-        goals = load_goals(path)
-    except UsageError:
-        return []  # reported as goals problems
-    present = set(catalog.event_types())
-    out = []
-    for goal in goals:
-        for event_type in [goal.event, *goal.steps]:
-            if event_type and event_type not in present:
-                out.append(
-                    Problem(
-                        path.name,
-                        f"event type '{event_type}' never occurs in the data"
-                        f"{did_you_mean(event_type, present)}",
-                        goal.line,
-                        tile=f"goal '{goal.id}'",
-                        hint="its progress stays 0 until such events arrive",
-                        severity=WARNING,
-                        area=GOALS,
-                    )
-                )
     return out
 
 
@@ -280,7 +279,7 @@ def check_spec_text(
     problems = _schema_problems(document, source)
     broken = {(p.page_index, p.tile_index) for p in problems}
     if isinstance(data, dict) and isinstance(data.get("pages"), list):
-        problems += _page_problems(document, source, broken)
+        problems += _page_problems(document, source)
         problems += _tile_problems(document, source, root, broken)
     problems.sort(key=lambda p: (p.line or 0, p.message))
     if any(p.severity == ERROR for p in problems):
@@ -311,6 +310,8 @@ def _translate(error, document: YamlDocument, source: str) -> list[Problem]:
     tile_i = path[3] if len(path) > 3 and path[2] == "tiles" and isinstance(path[3], int) else None
     container = path if isinstance(error.instance, dict) else path[:-1]
     label, kind = _where(data, page_i, tile_i)
+    if container and container[-1] == "layout":
+        kind = "a page's layout"
     line = document.line(path)
     common = {"tile": label, "page_index": page_i, "tile_index": tile_i}
     key = path[-1] if path and isinstance(path[-1], str) else None
@@ -440,16 +441,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "…"
 
 
-def _page_problems(document: YamlDocument, source: str, broken: set) -> list[Problem]:
+def _page_problems(document: YamlDocument, source: str) -> list[Problem]:
     """Two pages with one URL name."""
     seen: dict[str, int] = {}
     out = []
     for p, page in enumerate(document.data["pages"]):
-        if (
-            not isinstance(page, dict)
-            or (p, None) in broken
-            or not isinstance(page.get("title"), str)
-        ):
+        if not isinstance(page, dict) or not isinstance(page.get("title"), str):
             continue
         name = page.get("name") or slug(page["title"])
         if name in seen:
@@ -519,8 +516,8 @@ def tile_value_problems(tile: dict[str, Any], root) -> list[tuple[str | None, st
 
     attempt("metric", metric)
     attempt("window", parse_duration)
-    for key in ("by", "breakdown"):
-        attempt(key, lambda v: field_path(v) if str(v).strip() else None)
+    attempt("by", field_path)
+    attempt("breakdown", lambda v: field_path(v) if str(v).strip() else None)
     if "steps" in tile and len(set(tile["steps"])) != len(tile["steps"]):
         out.append(("steps", "a step is listed twice", "list each event type once"))
     if tile["type"] == "funnel" and tile.get("dropped_at", 0) > len(tile.get("steps") or [0] * 5):
@@ -555,8 +552,10 @@ def lenient_spec(problems: list[Problem], data: Any = None) -> DashboardSpec:
         title = page.get("title") if isinstance(page.get("title"), str) else ""
         tiles: list[TileSpec] = []
         page_level = [e for e in mine if e.tile_index is None]
-        if page_level:
-            tiles.append(broken_tile(page_level))
+        # the spec's own problems (an unknown top-level key …) lead the first page
+        top = [e for e in errors if e.page_index is None] if p == 0 else []
+        if top or page_level:
+            tiles.append(broken_tile(top + page_level))
         tiles_data = page.get("tiles") if isinstance(page.get("tiles"), list) else []
         for t, tile in enumerate(tiles_data):
             theirs = [e for e in mine if e.tile_index == t]

@@ -21,6 +21,7 @@ class TileType:
     headed: bool = True  # without a title of its own, the tile is headed by its component's
     event_keys: tuple[str, ...] = ()  # keys naming event types (checked against the data)
     source_kind: str | None = None  # "json" / "markdown": the tile shows the file in source:
+    has_controls: bool = False  # its component has choices of its own to show (controls: true)
 
     def component_class(self) -> type:
         module, _, name = self.component.partition(":")
@@ -32,13 +33,13 @@ TILE_TYPES: dict[str, TileType] = {
     for t in (
         TileType("today", "today:TodayStrip", headed=False),
         TileType("kpi", "kpi:KpiView", event_keys=("event_types",)),
-        TileType("funnel", "funnel:FunnelView", event_keys=("steps",)),
-        TileType("trend", "trend:TrendView"),
+        TileType("funnel", "funnel:FunnelView", event_keys=("steps",), has_controls=True),
+        TileType("trend", "trend:TrendView", has_controls=True),
         TileType("goals", "goals:GoalProgress"),
-        TileType("feed", "activity:ActivityFeed"),
-        TileType("runs", "runs:RunsView"),
-        TileType("alerts", "alerts:AlertsView"),
-        TileType("chain", "chain:WorkflowChain"),
+        TileType("feed", "activity:ActivityFeed", has_controls=True),
+        TileType("runs", "runs:RunsView", has_controls=True),
+        TileType("alerts", "alerts:AlertsView", has_controls=True),
+        TileType("chain", "chain:WorkflowChain", has_controls=True),
         TileType("data-quality", "quality:DataQuality"),
         TileType("markdown", "state:MarkdownState", source_kind="markdown"),
         TileType("json-state", "state:JsonState", source_kind="json"),
