@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import panel as pn
@@ -433,34 +434,53 @@ def start_warming(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
 _CHECKED: dict[tuple, CheckReport] = {}
 
 
-def checked(catalog: Catalog, spec_path: str | None = None) -> CheckReport:
+def checked(catalog: Catalog, spec_path: str | None = None, *, log: bool = True) -> CheckReport:
     """The folder's check (its spec, goals and data), once per process and spec — ``panel
     serve`` runs the app script for every session. The catalog then watches the files the
     spec's state tiles show, so an edit redraws them like new data."""
     key = (catalog.root, spec_path or "")
     if key not in _CHECKED:
         report = check_folder(catalog.root, spec_path, catalog=catalog)
+        for problem in report.blocking if log else ():  # (opdash serve prints them itself)
+            logging.getLogger("opdash").warning("%s", problem.text())
         catalog.watch(report.spec.sources())
         _CHECKED[key] = report
     return _CHECKED[key]
 
 
+def dashboard(
+    folder: str | os.PathLike[str],
+    *,
+    spec_path: str | None = None,
+    refresh_seconds: int = 10,
+    stale_after: int = STALE_AFTER_SECONDS,
+) -> Any:
+    """The dashboard of ``folder`` over the process's shared catalog, its spec checked (spec
+    problems are logged and drawn in place of the broken tiles), warmed and refreshed every
+    ``refresh_seconds`` (0: never). Inline in Jupyter, or ``.servable()`` under ``panel serve``
+    (a notebook or this module) — both call this once per session; the catalog, the check, the
+    warming and the refresh happen once per process."""
+    catalog = shared_catalog(folder)
+    report = checked(catalog, spec_path)
+    start_warming(catalog, report.spec)
+    if refresh_seconds:
+        schedule_refresh(catalog, refresh_seconds, report.spec)
+    return build_app(
+        catalog, spec=report.spec, refresh_seconds=refresh_seconds, stale_after=stale_after
+    )
+
+
 def _servable() -> None:
     """Entry point under ``panel serve opdash/app.py --args DIR``. The spec is the folder's
-    dashboard.yaml, or ``OPDASH_SPEC``; its problems are logged and drawn in place of the
-    broken tiles (``opdash serve`` stops on them instead, unless ``--lenient``)."""
+    dashboard.yaml, or ``OPDASH_SPEC``."""
     folder = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OPDASH_DIR", "data/demo")
-    refresh = int(os.environ.get("OPDASH_REFRESH", "10"))
-    stale_after = int(os.environ.get("OPDASH_STALE_AFTER", str(STALE_AFTER_SECONDS)))
-    catalog = shared_catalog(folder)
-    report = checked(catalog, os.environ.get("OPDASH_SPEC") or None)
-    for problem in report.blocking:
-        logging.getLogger("opdash").warning("%s", problem.text())
-    start_warming(catalog, report.spec)
-    if refresh:
-        schedule_refresh(catalog, refresh, report.spec)
-    app = build_app(catalog, spec=report.spec, refresh_seconds=refresh, stale_after=stale_after)
-    app.servable(title=f"opdash · {report.spec.title or catalog.root.name}")
+    app = dashboard(
+        folder,
+        spec_path=os.environ.get("OPDASH_SPEC") or None,
+        refresh_seconds=int(os.environ.get("OPDASH_REFRESH", "10")),
+        stale_after=int(os.environ.get("OPDASH_STALE_AFTER", str(STALE_AFTER_SECONDS))),
+    )
+    app.servable(title=f"opdash · {Path(folder).name}")
 
 
 if __name__.startswith("bokeh"):

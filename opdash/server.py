@@ -81,7 +81,7 @@ def serve(
     )
 
     catalog = shared_catalog(folder)
-    report = checked(catalog, str(spec_path) if spec_path else None)
+    report = checked(catalog, str(spec_path) if spec_path else None, log=False)
     _report_problems(report, lenient)
     ensure_extensions()
     start_warming(catalog, report.spec)

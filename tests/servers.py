@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import html
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,18 +40,38 @@ def opdash_serve(
     """
     port = free_port()
     cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", str(port), *extra]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    url = f"http://127.0.0.1:{port}/"
+    with serving(cmd, port, timeout=timeout, ready_query=ready_query) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def serving(
+    cmd: list[str],
+    port: int,
+    *,
+    timeout: float = 60,
+    ready_query: str = "",
+    path: str = "",
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[str]:
+    """Run a server command listening on ``port``; yield ``http://127.0.0.1:port/path`` once
+    ``URL + ready_query`` answers 200; stop it afterwards (what it printed is in the error
+    when it exits early)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    url = f"http://127.0.0.1:{port}/{path}"
     # its output goes to a file, not a pipe: nobody reads a pipe while the tests run, and a
     # server that logs enough would block on a full one
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True)
+        proc = subprocess.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True, cwd=cwd
+        )
         try:
             deadline = time.monotonic() + timeout
             while True:
                 if proc.poll() is not None:
                     log.seek(0)
-                    raise RuntimeError(f"opdash serve exited early:\n{log.read()}")
+                    raise RuntimeError(f"{cmd[:4]} exited early:\n{log.read()}")
                 try:
                     with urllib.request.urlopen(url + ready_query, timeout=5) as response:
                         if response.status == 200:
@@ -56,7 +79,7 @@ def opdash_serve(
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError("opdash serve did not answer in time")
+                    raise RuntimeError(f"{cmd[:4]} did not answer in time")
                 time.sleep(0.2)
             yield url
         finally:
@@ -66,6 +89,49 @@ def opdash_serve(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def session_text(url: str, query: str = "") -> str:
+    """The text of every HTML pane in a new session's document, as a browser pulls it over the
+    Bokeh websocket (the page's HTML itself holds no content, only the session token)."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    with urllib.request.urlopen(url + query, timeout=30) as response:
+        token = re.search(r'"token":"([^"]+)"', response.read().decode()).group(1)
+
+    async def pull() -> str:
+        ws_url = url.replace("http://", "ws://").rstrip("/") + "/ws"
+        origin = "/".join(url.split("/")[:3])
+        request = HTTPRequest(ws_url, headers={"Origin": origin})
+        conn = await websocket_connect(request, subprotocols=["bokeh", token])
+        try:
+            for _ in range(3):  # ACK: header, metadata, content
+                await conn.read_message()
+            for frame in (json.dumps({"msgid": "1", "msgtype": "PULL-DOC-REQ"}), "{}", "{}"):
+                await conn.write_message(frame)
+            header = json.loads(await conn.read_message())
+            assert header["msgtype"] == "PULL-DOC-REPLY", header
+            await conn.read_message()  # metadata
+            return await conn.read_message()
+        finally:
+            conn.close()
+
+    texts: list[str] = []
+
+    def collect(node) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "text" and isinstance(value, str):
+                    texts.append(html.unescape(html.unescape(re.sub(r"&lt;.*?&gt;", " ", value))))
+                else:
+                    collect(value)
+        elif isinstance(node, list):
+            for item in node:
+                collect(item)
+
+    collect(json.loads(asyncio.run(pull())))
+    return "\n".join(texts)
 
 
 def chromium_path() -> str:

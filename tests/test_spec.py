@@ -30,7 +30,6 @@ What is proved:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import html
 import json
@@ -58,7 +57,7 @@ from opdash.spec import (
     default_spec,
 )
 from opdash.spec.model import default_spec_text
-from tests.servers import copy_demo, free_port, opdash_serve
+from tests.servers import copy_demo, free_port, opdash_serve, session_text
 
 # -- helpers ------------------------------------------------------------------------------------
 
@@ -1144,47 +1143,6 @@ def test_serve_stops_on_spec_problems_but_never_on_data_problems(tmp_path):
     assert lines[:-1] == expected
     assert lines[-1].startswith("opdash serve: error: 2 problem(s) in dashboard.yaml")
     assert "--lenient" in lines[-1] and "Traceback" not in stderr
-
-
-def session_text(url: str, query: str) -> str:
-    """The text of every HTML pane in a new session's document, as a browser pulls it over the
-    Bokeh websocket (the page's HTML itself holds no content, only the session token)."""
-    from tornado.httpclient import HTTPRequest
-    from tornado.websocket import websocket_connect
-
-    with urllib.request.urlopen(url + query, timeout=30) as response:
-        token = re.search(r'"token":"([^"]+)"', response.read().decode()).group(1)
-
-    async def pull() -> str:
-        request = HTTPRequest(url.replace("http://", "ws://") + "ws", headers={"Origin": url[:-1]})
-        conn = await websocket_connect(request, subprotocols=["bokeh", token])
-        try:
-            for _ in range(3):  # ACK: header, metadata, content
-                await conn.read_message()
-            for frame in (json.dumps({"msgid": "1", "msgtype": "PULL-DOC-REQ"}), "{}", "{}"):
-                await conn.write_message(frame)
-            header = json.loads(await conn.read_message())
-            assert header["msgtype"] == "PULL-DOC-REPLY", header
-            await conn.read_message()  # metadata
-            return await conn.read_message()
-        finally:
-            conn.close()
-
-    texts: list[str] = []
-
-    def collect(node) -> None:
-        if isinstance(node, dict):
-            for key, value in node.items():
-                if key == "text" and isinstance(value, str):
-                    texts.append(html.unescape(html.unescape(re.sub(r"&lt;.*?&gt;", " ", value))))
-                else:
-                    collect(value)
-        elif isinstance(node, list):
-            for item in node:
-                collect(item)
-
-    collect(json.loads(asyncio.run(pull())))
-    return "\n".join(texts)
 
 
 def test_serve_lenient_draws_an_error_card_per_broken_tile(tmp_path):
