@@ -125,6 +125,8 @@ def health(api: Api, query: Query) -> dict[str, Any]:
         "quarantined": stats.quarantined,
         "last_event_at": stats.last_event_at.isoformat() if stats.last_event_at else None,
         "refreshed_at": stats.refreshed_at.isoformat() if stats.refreshed_at else None,
+        "data_version": stats.version,
+        "refresh_seconds": api.catalog.refresh_seconds,
     }
 
 

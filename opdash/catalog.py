@@ -12,6 +12,7 @@ import json
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
@@ -68,6 +69,10 @@ CREATE TABLE IF NOT EXISTS alerts (
 )"""
 
 
+MARK_BYTES = 4096
+_APPENDABLE = (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.RUN_ALERTS)
+
+
 @dataclass
 class FileState:
     """What the catalog has read of one file, so a refresh reads only what changed."""
@@ -76,6 +81,7 @@ class FileState:
     mtime_ns: int
     offset: int = 0  # bytes consumed (JSON lines: up to the last complete line)
     next_line: int = 1
+    marks: tuple[bytes, bytes] = (b"", b"")  # the first and the last bytes consumed (≤ 4 KB each)
 
 
 @dataclass(frozen=True)
@@ -236,6 +242,7 @@ class Catalog:
         self._settings_stamp: tuple | None = None
         self._watched: tuple[str, ...] = SETTINGS_FILES
         self.refreshed_at: datetime | None = None
+        self.refresh_seconds: float | None = None  # how long the last refresh that read took
         self.refresh()
 
     # -- querying ---------------------------------------------------------------------------
@@ -395,25 +402,34 @@ class Catalog:
         return sorted(found, key=lambda a: a.relpath)
 
     def refresh(self) -> RefreshReport:
-        """Read new files and appended lines; unchanged files are not read again."""
+        """Read new files and appended lines; unchanged files are not read again. A file that
+        is gone (deleted, or renamed: its new name is a new file) takes its events with it; a
+        file that shrank or whose bytes already read changed is read again whole."""
         with self._lock:
+            started = time.perf_counter()
+            found = self.discover()
+            present = {artifact.relpath for artifact in found}
+            gone = [relpath for relpath in self._states if relpath not in present]
             changed = [
-                (seq, artifact)
-                for seq, artifact in enumerate(self.discover())
-                if self._changed(artifact)
+                (seq, artifact) for seq, artifact in enumerate(found) if self._changed(artifact)
             ]
             settings = self._settings()
-            if not changed and self.version and settings == self._settings_stamp:
+            if not changed and not gone and self.version and settings == self._settings_stamp:
                 self.refreshed_at = datetime.now().astimezone()
                 return RefreshReport(0, 0, 0, 0, self.version)
             self._settings_stamp = settings
             before = self._counts()
+            changed = self._with_shadowed(found, changed, gone)  # before anything is forgotten
+            for relpath in gone:
+                self._forget(classify(relpath) or ArtifactFile(relpath, FileKind.JSON_LINES))
+                del self._states[relpath]
             batch = _Batch()
             read = sum(1 for seq, artifact in changed if self._refresh_file(artifact, seq, batch))
             self._flush(batch)
             after = self._counts()
             self.version += 1
             self.refreshed_at = datetime.now().astimezone()
+            self.refresh_seconds = time.perf_counter() - started
             return RefreshReport(
                 files_read=read,
                 events_added=after[0] - before[0],
@@ -439,6 +455,58 @@ class Catalog:
                 stamps.append(None)
         return tuple(stamps)
 
+    def _with_shadowed(self, found, changed, gone) -> list[tuple[int, ArtifactFile]]:
+        """``changed`` plus the files whose copies of an event id lost to a copy that is going
+        away (a file gone, or read again whole): they are read again whole, so the event
+        stays, from the copy still there. Nothing valid is lost."""
+        leaving = set(gone) | {
+            a.relpath for _, a in changed if a.relpath in self._states and self._rewritten(a)
+        }
+        if not leaving:
+            return changed
+        holders = {
+            row[0]
+            for row in self._con.execute(
+                "SELECT DISTINCT d.source_file FROM duplicates d JOIN events e USING (event_id) "
+                "WHERE list_contains($leaving, e.source_file) "
+                "AND NOT list_contains($leaving, d.source_file)",
+                {"leaving": sorted(leaving)},
+            ).fetchall()
+        }
+        listed = {a.relpath for _, a in changed}
+        for seq, artifact in enumerate(found):
+            if artifact.relpath in holders and artifact.relpath not in listed:
+                self._states.pop(artifact.relpath, None)
+                self._forget(artifact)
+                changed.append((seq, artifact))
+        return sorted(changed, key=lambda item: item[0])
+
+    def _rewritten(self, artifact: ArtifactFile) -> bool:
+        """Whether a known file is read again whole rather than from where reading stopped."""
+        old = self._states[artifact.relpath]
+        try:
+            size = (self.root / artifact.relpath).stat().st_size
+        except OSError:
+            return False
+        if artifact.kind not in _APPENDABLE:
+            return True
+        return (
+            size < old.offset or self._marks(self.root / artifact.relpath, old.offset) != old.marks
+        )
+
+    @staticmethod
+    def _marks(path: Path, offset: int) -> tuple[bytes, bytes]:
+        """The first and the last (up to 4 KB) of the first ``offset`` bytes: when an exporter
+        rewrites a file rather than appending to it, these change."""
+        try:
+            with path.open("rb") as fh:
+                head = fh.read(min(offset, MARK_BYTES))
+                fh.seek(max(0, offset - MARK_BYTES))
+                tail = fh.read(min(offset, MARK_BYTES))
+        except OSError:
+            return (b"", b"")
+        return head, tail
+
     def _changed(self, artifact: ArtifactFile) -> bool:
         try:
             st = (self.root / artifact.relpath).stat()
@@ -462,12 +530,7 @@ class Catalog:
         old = self._states.get(artifact.relpath)
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return False
-        appendable = artifact.kind in (
-            FileKind.JSON_LINES,
-            FileKind.RUN_EVENTS,
-            FileKind.RUN_ALERTS,
-        )
-        if old is not None and not (appendable and st.st_size >= old.offset):
+        if old is not None and self._rewritten(artifact):
             self._forget(artifact)
             old = None
         state = old or FileState(size=0, mtime_ns=0)
@@ -482,6 +545,7 @@ class Catalog:
             FileKind.RUN_ALERTS: self._read_alerts,
         }[artifact.kind]
         reader(_Source(artifact, path, seq), state, batch)
+        state.marks = self._marks(path, state.offset)
         return True
 
     def _forget(self, artifact: ArtifactFile) -> None:

@@ -1,0 +1,145 @@
+"""Files that change under the catalog (issue 8): the folder is the truth after every refresh.
+
+Each scenario changes a folder the way exporters do — append, truncate, rewrite, delete,
+rename, a run folder removed — then refreshes one long-lived catalog and compares it with a
+catalog opened fresh on the same folder (read from scratch: the independent answer), plus the
+specific promise of the scenario.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from opdash.catalog import open_catalog
+from tests.conftest import ev, write_lines
+
+
+def snapshot(catalog) -> dict:
+    """What a user can see of the catalog: events (id, type, file), quarantine, runs, alerts."""
+    return {
+        "events": sorted(catalog.fetchall("SELECT event_id, event_type, source_file FROM events")),
+        "quarantine": sorted(
+            catalog.fetchall('SELECT source_file, line, "row", reason FROM quarantine'),
+            key=str,
+        ),
+        "duplicates": sorted(catalog.fetchall("SELECT event_id, source_file FROM duplicates")),
+        "runs": sorted(catalog.fetchall("SELECT run_id, status FROM runs")),
+        "alerts": sorted(catalog.fetchall("SELECT run_id, alert_id FROM alerts")),
+    }
+
+
+def assert_truth(catalog, folder: Path) -> dict:
+    """The refreshed catalog equals one read fresh from the folder."""
+    catalog.refresh()
+    seen = snapshot(catalog)
+    assert seen == snapshot(open_catalog(folder))
+    return seen
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    root = tmp_path / "artifacts"
+    write_lines(root / "events" / "a.jsonl", [ev(f"a{i}", "step.one", i) for i in range(5)])
+    write_lines(root / "events" / "b.jsonl", [ev(f"b{i}", "step.two", i) for i in range(3)])
+    run = root / "runs" / "r1"
+    run.mkdir(parents=True)
+    (run / "run.json").write_text(
+        json.dumps({"run_id": "r1", "status": "running", "started_at": "2026-11-20T09:00:00Z"})
+    )
+    write_lines(
+        run / "alerts.jsonl",
+        [
+            {
+                "alert_id": "x1",
+                "raised_at": "2026-11-20T09:05:00Z",
+                "severity": "warning",
+                "title": "t",
+            }
+        ],
+    )
+    return root
+
+
+def ids(seen: dict) -> set[str]:
+    return {row[0] for row in seen["events"]}
+
+
+def test_an_appended_file_adds_only_its_new_lines(folder: Path) -> None:
+    catalog = open_catalog(folder)
+    with (folder / "events" / "a.jsonl").open("a") as fh:
+        fh.write(json.dumps(ev("a5", "step.one", 5)) + "\n")
+    assert ids(assert_truth(catalog, folder)) == {*(f"a{i}" for i in range(6)), "b0", "b1", "b2"}
+
+
+def test_a_truncated_file_is_read_again_whole(folder: Path) -> None:
+    catalog = open_catalog(folder)
+    write_lines(folder / "events" / "a.jsonl", [ev("a0", "step.one", 0)])
+    assert ids(assert_truth(catalog, folder)) == {"a0", "b0", "b1", "b2"}
+
+
+@pytest.mark.parametrize("extra", [0, 3], ids=["same size", "larger"])
+def test_a_rewritten_file_is_read_again_whole(folder: Path, extra: int) -> None:
+    """New first bytes (same size, or longer: not an append) — the old events leave."""
+    catalog = open_catalog(folder)
+    path = folder / "events" / "a.jsonl"
+    old_size = path.stat().st_size
+    write_lines(path, [ev(f"z{i}", "step.one", i) for i in range(5 + extra)])
+    text = path.read_bytes()
+    if not extra:  # pad or cut to exactly the old size (ids z0..z4 keep the length equal)
+        assert len(text) == old_size
+    os.utime(path, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns + 1_000_000))
+    seen = assert_truth(catalog, folder)
+    assert not {i for i in ids(seen) if i.startswith("a")}
+    assert {f"z{i}" for i in range(5 + extra)} <= ids(seen)
+
+
+def test_a_deleted_file_takes_its_events_and_quarantine_with_it(folder: Path) -> None:
+    write_lines(folder / "events" / "c.jsonl", [ev("c0", "step.one"), "{broken"])
+    catalog = open_catalog(folder)
+    assert catalog.stats().quarantined == 1
+    (folder / "events" / "c.jsonl").unlink()
+    seen = assert_truth(catalog, folder)
+    assert "c0" not in ids(seen) and seen["quarantine"] == []
+
+
+def test_a_renamed_file_counts_its_events_once_under_the_new_name(folder: Path) -> None:
+    catalog = open_catalog(folder)
+    (folder / "events" / "b.jsonl").rename(folder / "events" / "b-2026-11-20.jsonl")
+    seen = assert_truth(catalog, folder)
+    b_rows = [row for row in seen["events"] if row[0].startswith("b")]
+    assert len(b_rows) == 3 and {row[2] for row in b_rows} == {"events/b-2026-11-20.jsonl"}
+    assert seen["duplicates"] == []
+
+
+def test_when_the_kept_copy_of_an_event_goes_the_other_copy_stays(folder: Path) -> None:
+    """b.jsonl repeats a0; a.jsonl (read first) holds the kept copy. Deleting a.jsonl must not
+    lose a0: the copy in b.jsonl is the event now. (Nothing valid is ever lost.)"""
+    write_lines(folder / "events" / "b.jsonl", [ev("b0", "step.two"), ev("a0", "step.one")])
+    catalog = open_catalog(folder)
+    assert catalog.stats().duplicates == 1
+    (folder / "events" / "a.jsonl").unlink()
+    seen = assert_truth(catalog, folder)
+    assert ("a0", "step.one", "events/b.jsonl") in seen["events"] and seen["duplicates"] == []
+
+
+def test_a_removed_run_folder_takes_its_run_and_alerts(folder: Path) -> None:
+    catalog = open_catalog(folder)
+    assert catalog.stats().runs == 1
+    shutil.rmtree(folder / "runs" / "r1")
+    seen = assert_truth(catalog, folder)
+    assert seen["runs"] == [] and seen["alerts"] == []
+
+
+def test_a_refresh_after_changes_bumps_the_version_and_times_itself(folder: Path) -> None:
+    catalog = open_catalog(folder)
+    version = catalog.version
+    (folder / "events" / "b.jsonl").unlink()
+    catalog.refresh()
+    assert catalog.version == version + 1 and catalog.refresh_seconds is not None
+    catalog.refresh()  # nothing changed: same version
+    assert catalog.version == version + 1
