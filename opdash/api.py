@@ -127,6 +127,7 @@ def health(api: Api, query: Query) -> dict[str, Any]:
         "refreshed_at": stats.refreshed_at.isoformat() if stats.refreshed_at else None,
         "data_version": stats.version,
         "refresh_seconds": api.catalog.refresh_seconds,
+        "files_pending": list(stats.pending),
     }
 
 

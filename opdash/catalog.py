@@ -109,6 +109,7 @@ class CatalogStats:
     last_event_at: datetime | None
     refreshed_at: datetime | None
     version: int
+    pending: tuple[str, ...] = ()  # whole files (.json, .parquet) not readable yet: retried
 
     def to_dict(self) -> dict[str, Any]:
         out = dict(self.__dict__)
@@ -243,6 +244,7 @@ class Catalog:
         self._watched: tuple[str, ...] = SETTINGS_FILES
         self.refreshed_at: datetime | None = None
         self.refresh_seconds: float | None = None  # how long the last refresh that read took
+        self._pending: dict[str, tuple[int, int]] = {}  # unreadable whole file -> (size, mtime)
         self.refresh()
 
     # -- querying ---------------------------------------------------------------------------
@@ -374,6 +376,7 @@ class Catalog:
             last_event_at=row[6],
             refreshed_at=self.refreshed_at,
             version=self.version,
+            pending=tuple(sorted(self._pending)),
         )
 
     def event_types(self) -> list[str]:
@@ -410,8 +413,12 @@ class Catalog:
             found = self.discover()
             present = {artifact.relpath for artifact in found}
             gone = [relpath for relpath in self._states if relpath not in present]
+            for relpath in [p for p in self._pending if p not in present]:
+                del self._pending[relpath]
             changed = [
-                (seq, artifact) for seq, artifact in enumerate(found) if self._changed(artifact)
+                (seq, artifact)
+                for seq, artifact in enumerate(found)
+                if self._changed(artifact) and not self._still_pending(artifact)
             ]
             settings = self._settings()
             if not changed and not gone and self.version and settings == self._settings_stamp:
@@ -454,6 +461,29 @@ class Catalog:
             except OSError:
                 stamps.append(None)
         return tuple(stamps)
+
+    def _still_pending(self, artifact: ArtifactFile) -> bool:
+        """Whether a whole file (a ``.json`` document, a parquet file) that cannot be read yet
+        waits for the next refresh instead of being quarantined: an exporter may still be
+        writing it. It is quarantined once it stays unreadable, unchanged, over two refreshes;
+        until then what it held before stays in the catalog. The first read of the folder waits
+        for nothing: a one-shot command reports such a file at once."""
+        if not self.version or artifact.kind not in (FileKind.JSON, FileKind.PARQUET):
+            return False
+        path = self.root / artifact.relpath
+        try:
+            st = path.stat()
+        except OSError:
+            return False
+        if _whole_file_readable(path, artifact.kind):
+            self._pending.pop(artifact.relpath, None)
+            return False
+        stamp = (st.st_size, st.st_mtime_ns)
+        if self._pending.get(artifact.relpath) == stamp:  # unreadable twice, unchanged
+            del self._pending[artifact.relpath]
+            return False
+        self._pending[artifact.relpath] = stamp
+        return True
 
     def _with_shadowed(self, found, changed, gone) -> list[tuple[int, ArtifactFile]]:
         """``changed`` plus the files whose copies of an event id lost to a copy that is going
@@ -512,6 +542,8 @@ class Catalog:
             st = (self.root / artifact.relpath).stat()
         except OSError:
             return False
+        if artifact.relpath in self._pending:
+            return True  # retried on every refresh until readable (or given up)
         old = self._states.get(artifact.relpath)
         return old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns)
 
@@ -822,6 +854,24 @@ class Catalog:
             )
         if bad:
             self._quarantine_rows(bad)
+
+
+def _whole_file_readable(path: Path, kind: FileKind) -> bool:
+    """Whether a ``.json`` document parses (its records may still be bad: those are
+    quarantined) or a parquet file's footer reads — false while an exporter is writing it."""
+    try:
+        if kind is FileKind.PARQUET:
+            import pyarrow.parquet as pq
+
+            pq.read_metadata(path)
+            return True
+        data = path.read_bytes()
+        json.loads(data.removeprefix(b"\xef\xbb\xbf").decode("utf-8"))
+        return True
+    except RecursionError:
+        return True  # complete, only too deep: its record is quarantined with that reason
+    except (OSError, ValueError, pa.ArrowException):
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

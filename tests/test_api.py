@@ -152,6 +152,7 @@ def test_health_names_what_is_wrong(url: str) -> None:
     assert "runs stale: planner-live-20261120, scanner-live-20261120" in reasons
     # the data version and the read that made it (the start-up read of the whole folder)
     assert health["data_version"] >= 1 and 0 < health["refresh_seconds"] < 120
+    assert health["files_pending"] == []
 
 
 def test_runs_list_every_run_with_status_staleness_and_open_alerts(url: str) -> None:

@@ -143,3 +143,35 @@ def test_a_refresh_after_changes_bumps_the_version_and_times_itself(folder: Path
     assert catalog.version == version + 1 and catalog.refresh_seconds is not None
     catalog.refresh()  # nothing changed: same version
     assert catalog.version == version + 1
+
+
+@pytest.mark.parametrize("name", ["events/late.json", "events/late.parquet"])
+def test_a_whole_file_being_written_is_pending_until_it_stays_unreadable(folder, name) -> None:
+    """A .json array or parquet file still being written is retried and reported as pending —
+    its half is not quarantined — until it stays unreadable and unchanged for two refreshes."""
+    catalog = open_catalog(folder)
+    path = folder / name
+    half = b'[{"event_id": "l0", "event_type": "step.one", "occurred_at": "2026-11-20T09:00:00Z"},'
+    path.write_bytes(half if name.endswith(".json") else b"PAR1\x00\x01half a footer")
+    catalog.refresh()
+    assert catalog.stats().pending == (name,) and catalog.stats().quarantined == 0
+    if name.endswith(".json"):  # the exporter finishes: read whole, nothing quarantined
+        path.write_bytes(half[:-1] + b"]")
+        seen = assert_truth(catalog, folder)
+        assert "l0" in ids(seen) and catalog.stats().pending == () and seen["quarantine"] == []
+    else:  # it never completes: unchanged and unreadable on the next refresh → quarantined
+        catalog.refresh()
+        assert catalog.stats().pending == ()
+        reasons = catalog.fetchall("SELECT reason FROM quarantine WHERE source_file = ?", [name])
+        assert reasons == [("unreadable_file",)]
+
+
+def test_a_pending_rewrite_keeps_what_the_file_held_before(folder) -> None:
+    """While a .json document is being rewritten, its old events stay: no half state."""
+    path = folder / "events" / "doc.json"
+    path.write_text(json.dumps([ev("d0", "step.one"), ev("d1", "step.two")]))
+    catalog = open_catalog(folder)
+    path.write_text('[{"event_id": "d9", ')
+    catalog.refresh()
+    assert {"d0", "d1"} <= {r[0] for r in catalog.fetchall("SELECT event_id FROM events")}
+    assert catalog.stats().pending == ("events/doc.json",)
