@@ -22,3 +22,21 @@ def did_you_mean(value: str, choices: Iterable[str]) -> str:
         if ratio >= 0.6:
             scored.append((-ratio, abs(len(choice) - len(value)), choice))
     return f" — did you mean '{min(scored)[2]}'?" if scored else ""
+
+
+#: JSON Schema types in a user's words ("must be a whole number").
+_KINDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping (key: value)",
+    "null": "empty",
+}
+
+
+def json_kind(kind: str | list[str]) -> str:
+    """A JSON Schema ``type`` (or a list of them) in words: 'a whole number or text'."""
+    kinds = kind if isinstance(kind, list) else [kind]
+    return " or ".join(_KINDS.get(k, k) for k in kinds)

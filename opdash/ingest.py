@@ -48,7 +48,9 @@ STRING_FIELDS = (
 )
 REQUIRED_STRINGS = ("event_id", "event_type")
 
-TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}(:?\d{2})?)?$"
+TIMESTAMP_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?$"
+)
 
 EVENT_COLUMNS = (
     "event_id",
@@ -243,9 +245,9 @@ SELECT source_file, file_seq, folder_run_id, line, "row", ok, root_type,
     NULL::TIMESTAMPTZ AS ts_native,
     CASE WHEN root_type = 'OBJECT'
           AND len(list_filter(json_keys(text), lambda k: k NOT IN ({_KNOWN}))) > 0
-         THEN to_json(map_from_entries(list_transform(
-             list_filter(json_keys(text), lambda k: k NOT IN ({_KNOWN})),
-             lambda k: struct_pack(key := k, value := json_extract(text, '$."' || k || '"')))))
+         THEN to_json(map_from_entries(list_filter(
+             map_entries(json_transform(text, '"MAP(VARCHAR, JSON)"')),
+             lambda e: e.key NOT IN ({_KNOWN}))))
     END AS extra,
     text AS raw
 FROM (

@@ -26,7 +26,7 @@ import ibis
 import ibis.expr.datatypes as dt
 
 from opdash.contract import SETTINGS_FILES
-from opdash.errors import UsageError, did_you_mean
+from opdash.errors import UsageError, did_you_mean, json_kind
 from opdash.timeutil import to_micros
 from opdash.yamltext import YamlDocument, YamlProblem, parse_yaml, read_text
 
@@ -327,16 +327,8 @@ def _schema_message(error, doc, lines: list[int], source: str) -> str:
     if key == "id" and error.validator == "pattern":
         return f"{where}: id: use letters, digits, '.', '_' and '-' (up to 100), not {error.instance!r}"
     if error.validator == "type" and not isinstance(error.instance, dict | list):
-        return f"{where}: {key}: {error.instance!r} is not {_a(error.validator_value)}"
+        return f"{where}: {key}: {error.instance!r} is not {json_kind(error.validator_value)}"
     return f"{where}: {key}: {error.message}"[:300]
-
-
-def _a(kind: Any) -> str:
-    kinds = kind if isinstance(kind, list) else [kind]
-    return " or ".join(
-        {"number": "a number", "string": "text", "integer": "a whole number"}.get(k, k)
-        for k in kinds
-    )
 
 
 def _metric_problem(metric: str) -> str:

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from opdash.errors import UsageError, did_you_mean
+from opdash.errors import UsageError, did_you_mean, json_kind
 from opdash.spec.model import (
     ERROR_TILE,
     SPEC_FILE,
@@ -221,7 +221,7 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
                         label,
                         f"controls: a {tile.type} tile has no choices of its own to show",
                         tile.line,
-                        tile=tile_label(page.title, t, tile.type),
+                        tile=tile_label(f"page '{page.title}'", t, tile.type),
                         hint="remove controls: true",
                         severity=WARNING,
                         page_index=p,
@@ -237,7 +237,7 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
                                 f"event type '{event_type}' in {key} never occurs in the data"
                                 f"{did_you_mean(event_type, present)}",
                                 tile.line,
-                                tile=tile_label(page.title, t, tile.type),
+                                tile=tile_label(f"page '{page.title}'", t, tile.type),
                                 hint="its counts stay 0 until such events arrive",
                                 severity=WARNING,
                                 page_index=p,
@@ -365,7 +365,7 @@ def _translate(error, document: YamlDocument, source: str) -> list[Problem]:
         return [
             Problem(
                 source,
-                f"{what} must be {_a(error.validator_value)}, not {_shown(error.instance)}",
+                f"{what} must be {json_kind(error.validator_value)}, not {_shown(error.instance)}",
                 line,
                 **common,
             )
@@ -400,14 +400,11 @@ def _where(data: Any, page_i: int | None, tile_i: int | None) -> tuple[str | Non
     tile = page["tiles"][tile_i]
     kind = tile.get("type") if isinstance(tile, dict) else None
     kind = kind if isinstance(kind, str) else None
-    return tile_label_text(page_label, tile_i, kind), f"a {kind} tile" if kind else "a tile"
+    return tile_label(page_label, tile_i, kind), f"a {kind} tile" if kind else "a tile"
 
 
-def tile_label(page_title: str, index: int, kind: str | None) -> str:
-    return tile_label_text(f"page '{page_title}'", index, kind)
-
-
-def tile_label_text(page_label: str, index: int, kind: str | None) -> str:
+def tile_label(page_label: str, index: int, kind: str | None) -> str:
+    """ "page 'Overview', tile 2 (funnel)": where a tile is, as every problem names it."""
     return f"{page_label}, tile {index + 1}" + (f" ({kind})" if kind else "")
 
 
@@ -421,19 +418,6 @@ def _missing_hint(key: str, kind: str) -> str:
         "source": f"{kind} shows the file named by source: (relative to the folder)",
         "sql": f"{kind} runs the query in sql: (one SELECT statement)",
     }.get(key, "")
-
-
-def _a(kind: Any) -> str:
-    kinds = kind if isinstance(kind, list) else [kind]
-    names = {
-        "string": "text",
-        "integer": "a whole number",
-        "number": "a number",
-        "boolean": "true or false",
-        "array": "a list",
-        "object": "a mapping (key: value)",
-    }
-    return " or ".join(names.get(k, k) for k in kinds)
 
 
 def _shown(value: Any) -> str:
