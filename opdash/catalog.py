@@ -8,6 +8,7 @@ One catalog serves a whole process; threads query it through their own cursors.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -81,7 +82,7 @@ class FileState:
     mtime_ns: int
     offset: int = 0  # bytes consumed (JSON lines: up to the last complete line)
     next_line: int = 1
-    marks: tuple[bytes, bytes] = (b"", b"")  # the first and the last bytes consumed (≤ 4 KB each)
+    marks: bytes = b""  # digest of the first and the last 4 KB consumed (a rewrite changes it)
 
 
 @dataclass(frozen=True)
@@ -426,12 +427,20 @@ class Catalog:
                 return RefreshReport(0, 0, 0, 0, self.version)
             self._settings_stamp = settings
             before = self._counts()
-            changed = self._with_shadowed(found, changed, gone)  # before anything is forgotten
+            rewritten = {
+                a.relpath for _, a in changed if a.relpath in self._states and self._rewritten(a)
+            }
+            # before anything is forgotten: who holds other copies of what is leaving
+            changed = self._with_shadowed(found, changed, set(gone) | rewritten)
             for relpath in gone:
                 self._forget(classify(relpath) or ArtifactFile(relpath, FileKind.JSON_LINES))
                 del self._states[relpath]
             batch = _Batch()
-            read = sum(1 for seq, artifact in changed if self._refresh_file(artifact, seq, batch))
+            read = sum(
+                1
+                for seq, artifact in changed
+                if self._refresh_file(artifact, seq, batch, whole=artifact.relpath in rewritten)
+            )
             self._flush(batch)
             after = self._counts()
             self.version += 1
@@ -485,13 +494,10 @@ class Catalog:
         self._pending[artifact.relpath] = stamp
         return True
 
-    def _with_shadowed(self, found, changed, gone) -> list[tuple[int, ArtifactFile]]:
+    def _with_shadowed(self, found, changed, leaving: set[str]) -> list[tuple[int, ArtifactFile]]:
         """``changed`` plus the files whose copies of an event id lost to a copy that is going
-        away (a file gone, or read again whole): they are read again whole, so the event
-        stays, from the copy still there. Nothing valid is lost."""
-        leaving = set(gone) | {
-            a.relpath for _, a in changed if a.relpath in self._states and self._rewritten(a)
-        }
+        away (``leaving``: files gone, or read again whole): they are read again whole, so the
+        event stays, from the copy still there. Nothing valid is lost."""
         if not leaving:
             return changed
         holders = {
@@ -525,17 +531,17 @@ class Catalog:
         )
 
     @staticmethod
-    def _marks(path: Path, offset: int) -> tuple[bytes, bytes]:
-        """The first and the last (up to 4 KB) of the first ``offset`` bytes: when an exporter
-        rewrites a file rather than appending to it, these change."""
+    def _marks(path: Path, offset: int) -> bytes:
+        """A digest of the first and the last (up to 4 KB) of the first ``offset`` bytes: when
+        an exporter rewrites a file rather than appending to it, it changes."""
         try:
             with path.open("rb") as fh:
                 head = fh.read(min(offset, MARK_BYTES))
                 fh.seek(max(0, offset - MARK_BYTES))
                 tail = fh.read(min(offset, MARK_BYTES))
         except OSError:
-            return (b"", b"")
-        return head, tail
+            return b""
+        return hashlib.blake2b(head + b"\0" + tail, digest_size=16).digest()
 
     def _changed(self, artifact: ArtifactFile) -> bool:
         try:
@@ -553,7 +559,11 @@ class Catalog:
             " (SELECT count(*) FROM duplicates)"
         ).fetchall()[0]
 
-    def _refresh_file(self, artifact: ArtifactFile, seq: int, batch: _Batch) -> bool:
+    def _refresh_file(
+        self, artifact: ArtifactFile, seq: int, batch: _Batch, *, whole: bool = False
+    ) -> bool:
+        """Read what is new in ``artifact`` into ``batch`` (all of it when ``whole``: what it
+        held before is forgotten first)."""
         path = self.root / artifact.relpath
         try:
             st = path.stat()
@@ -562,7 +572,7 @@ class Catalog:
         old = self._states.get(artifact.relpath)
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return False
-        if old is not None and self._rewritten(artifact):
+        if old is not None and whole:
             self._forget(artifact)
             old = None
         state = old or FileState(size=0, mtime_ns=0)
