@@ -161,14 +161,14 @@ def _goals(path: Path, catalog) -> list[Problem]:
         for event_type in [goal.event, *goal.steps]:
             if event_type and event_type not in present:
                 out.append(
-                    Problem(
+                    _unseen(
                         path.name,
-                        f"event type '{event_type}' never occurs in the data"
-                        f"{did_you_mean(event_type, present)}",
+                        event_type,
+                        "",
+                        present,
                         goal.line,
+                        "its progress stays 0 until such events arrive",
                         tile=f"goal '{goal.id}'",
-                        hint="its progress stays 0 until such events arrive",
-                        severity=WARNING,
                         area=GOALS,
                     )
                 )
@@ -209,42 +209,60 @@ def data_problems(catalog) -> list[Problem]:
 
 
 def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> list[Problem]:
+    """Warnings for a spec's tiles: event types that never occur, controls that do nothing."""
     if spec is None:
         return []
     present = set(catalog.event_types())
     out = []
     for p, page in enumerate(spec.pages):
         for t, tile in enumerate(page.tiles):
+            where = {
+                "tile": tile_label(f"page '{page.title}'", t, tile.type),
+                "page_index": p,
+                "tile_index": t,
+            }
             if tile.controls and not tile.kind.has_controls:
+                message = f"controls: a {tile.type} tile has no choices of its own to show"
                 out.append(
                     Problem(
                         label,
-                        f"controls: a {tile.type} tile has no choices of its own to show",
+                        message,
                         tile.line,
-                        tile=tile_label(f"page '{page.title}'", t, tile.type),
                         hint="remove controls: true",
                         severity=WARNING,
-                        page_index=p,
-                        tile_index=t,
+                        **where,
                     )
                 )
             for key in tile.kind.event_keys:
                 for event_type in tile.options.get(key) or []:
                     if event_type not in present:
                         out.append(
-                            Problem(
+                            _unseen(
                                 label,
-                                f"event type '{event_type}' in {key} never occurs in the data"
-                                f"{did_you_mean(event_type, present)}",
+                                event_type,
+                                f" in {key}",
+                                present,
                                 tile.line,
-                                tile=tile_label(f"page '{page.title}'", t, tile.type),
-                                hint="its counts stay 0 until such events arrive",
-                                severity=WARNING,
-                                page_index=p,
-                                tile_index=t,
+                                "its counts stay 0 until such events arrive",
+                                **where,
                             )
                         )
     return out
+
+
+def _unseen(
+    file: str, event_type: str, where: str, present: set[str], line, hint: str, **place: Any
+) -> Problem:
+    """The warning for an event type a spec or goal names that never occurs in the data."""
+    return Problem(
+        file,
+        f"event type '{event_type}'{where} never occurs in the data"
+        f"{did_you_mean(event_type, present)}",
+        line,
+        hint=hint,
+        severity=WARNING,
+        **place,
+    )
 
 
 # -- the spec -----------------------------------------------------------------------------------
