@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -67,3 +70,29 @@ def folder(tmp_path: Path) -> Path:
     """An empty artifact folder with an ``events/`` directory."""
     (tmp_path / "events").mkdir()
     return tmp_path
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """An ``opdash`` command run in a fresh Python, and the drawing libraries it imported."""
+
+    rc: int  # what opdash.cli.main returned
+    drawing: list[str]  # of panel, holoviews, bokeh: those in sys.modules afterwards
+    printed: list[str]  # the command's stdout lines
+    stderr: str
+    process: subprocess.CompletedProcess
+
+
+def cli_in_fresh_python(args: list[str]) -> CliRun:
+    """Run ``opdash ARGS`` through ``opdash.cli.main`` in a new interpreter: commands that do
+    not draw must not import Panel, HoloViews or Bokeh (they cost seconds at start)."""
+    code = (
+        f"import json, sys; from opdash.cli import main; rc = main({args!r});"
+        "print(json.dumps({'rc': rc, 'drawing': [m for m in ('panel', 'holoviews', 'bokeh') "
+        "if m in sys.modules]}))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    *printed, last = proc.stdout.strip().splitlines()
+    answer = json.loads(last)
+    return CliRun(answer["rc"], answer["drawing"], printed, proc.stderr, proc)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import cli_in_fresh_python
 from tests.servers import DEMO
 
 LOOP = "signal.created,candidate.created,trade.plan.created,trade.executed,trade.closed"
@@ -113,13 +114,8 @@ def test_info_reports_quarantine_with_reasons():
 
 
 def test_commands_that_do_not_draw_do_not_import_panel():
-    code = (
-        f"import sys; from opdash.cli import main; main(['funnel', {str(DEMO)!r}, '--steps', {LOOP!r}, '--json']);"
-        "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules]; print(bad)"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == "[]"
+    run = cli_in_fresh_python(["funnel", str(DEMO), "--steps", LOOP, "--json"])
+    assert run.drawing == []
 
 
 AS_OF = "2026-11-20T16:00:00Z"
@@ -137,16 +133,9 @@ AS_OF = "2026-11-20T16:00:00Z"
     ],
 )
 def test_every_metric_command_answers_json_without_drawing(args):
-    code = (
-        f"import sys, json; from opdash.cli import main; rc = main({args!r});"
-        "bad = [m for m in ('panel', 'holoviews', 'bokeh') if m in sys.modules];"
-        "print(json.dumps({'rc': rc, 'drawing_modules': bad}))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    *body, last = proc.stdout.strip().splitlines()
-    assert json.loads(last) == {"rc": 0, "drawing_modules": []}
-    assert isinstance(json.loads("\n".join(body)), dict)
+    run = cli_in_fresh_python(args)
+    assert (run.rc, run.drawing) == (0, [])
+    assert isinstance(json.loads("\n".join(run.printed)), dict)
 
 
 def test_goals_and_today_on_the_demo_day():

@@ -57,6 +57,7 @@ from opdash.spec import (
     default_spec,
 )
 from opdash.spec.model import default_spec_text
+from tests.conftest import cli_in_fresh_python
 from tests.servers import copy_demo, free_port, opdash_serve, session_text
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -1198,20 +1199,12 @@ def every_tile_folder(root: Path) -> Path:
 def test_check_imports_no_drawing_library(tmp_path):
     folder = every_tile_folder(tmp_path)
     before = fingerprint(folder)
-    code = (
-        "import json, sys; from opdash.cli import main;"
-        f"rc = main(['check', {str(folder)!r}]);"
-        "print(json.dumps({'rc': rc, 'drawing': [m for m in ('panel', 'bokeh', 'holoviews') "
-        "if m in sys.modules]}))"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    *printed, last = proc.stdout.strip().splitlines()
-    assert json.loads(last) == {"rc": 1, "drawing": []}
+    run = cli_in_fresh_python(["check", str(folder)])
+    assert (run.rc, run.drawing) == (1, [])
     report = check_folder(folder)
     assert [p.area for p in report.problems] == ["data"] * 3  # its quarantined records only
-    assert printed == [p.text() for p in report.problems]
-    assert "problems found: 3 error(s), 0 warning(s) — dashboard.yaml" in proc.stderr
+    assert run.printed == [p.text() for p in report.problems]
+    assert "problems found: 3 error(s), 0 warning(s) — dashboard.yaml" in run.stderr
     assert fingerprint(folder) == before
 
 
