@@ -456,8 +456,12 @@ class Catalog:
 
     def watch(self, relpaths: list[str] | tuple[str, ...]) -> None:
         """Also stamp these folder-relative files on each refresh (a dashboard's state files):
-        an edit to one is a new data version, so the views showing it redraw."""
-        self._watched = tuple(dict.fromkeys([*self._watched, *relpaths]))
+        an edit to one is a new data version, so the views showing it redraw. Watching is not
+        itself an edit: the files are stamped as they are now."""
+        with self._lock:
+            self._watched = tuple(dict.fromkeys([*self._watched, *relpaths]))
+            if self._settings_stamp is not None:
+                self._settings_stamp = self._settings()
 
     def _settings(self) -> tuple:
         """The watched files' (mtime, size) stamps (settings such as goals.yaml, and state
