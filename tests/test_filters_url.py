@@ -229,9 +229,22 @@ def test_warming_answers_the_overview_and_the_top_actors_first_question() -> Non
             for view in first_page_views(catalog, default_spec(), filters)
         ]
 
+    def within_one_minute(step):
+        """Today's answer is keyed by the minute: a step that crosses one is run again."""
+        for _ in range(3):
+            minute = Filters().as_of()
+            outcome = step()
+            if Filters().as_of() == minute:
+                return outcome
+        raise AssertionError("the minute kept changing")
+
     assert known(plain) == known(by_actor) == [False, False, False]
-    warm(catalog)  # each refresh: no filters only
-    assert known(plain) == [True, True, True]
-    assert known(by_actor) == [False, True, False]  # goals do not read actors
-    warm(catalog, filter_shapes=True)  # at start
-    assert known(by_actor) == [True, True, True]
+    # each refresh: no filters only (goals do not read actors)
+    after_refresh = within_one_minute(lambda: (warm(catalog), known(plain), known(by_actor))[1:])
+    assert after_refresh == ([True, True, True], [False, True, False])
+    # at start: the top actor's shapes too
+    assert within_one_minute(lambda: (warm(catalog, filter_shapes=True), known(by_actor))[1]) == [
+        True,
+        True,
+        True,
+    ]
