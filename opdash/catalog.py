@@ -797,7 +797,7 @@ class Catalog:
         path, run_id = src.path, src.artifact.run_id
         self._con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
         try:
-            meta = json.loads(path.read_bytes().decode("utf-8"))
+            meta = ingest.strict_loads(path.read_bytes().decode("utf-8"))
             if not isinstance(meta, dict):
                 raise ValueError("run.json must hold a JSON object")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -831,7 +831,7 @@ class Catalog:
                 bad.append((artifact.relpath, item.line, None, item.reason, item.detail, item.raw))
                 continue
             try:
-                alert = json.loads(item.text)
+                alert = ingest.strict_loads(item.text)
                 if not isinstance(alert, dict):
                     raise ValueError("an alert must be a JSON object")
             except (ValueError, RecursionError) as exc:

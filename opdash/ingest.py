@@ -9,8 +9,10 @@ detail instead of being silently nulled (which is what ``read_json(ignore_errors
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 
@@ -332,11 +334,50 @@ class BadRecord:
     raw: str
 
 
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def strict_loads(text: str | bytes) -> Any:
+    """``json.loads`` as RFC 8259 has it: ``NaN`` and ``Infinity`` are refused (Python's
+    parser accepts them; it already refuses trailing commas)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def not_json_detail(text: str) -> str | None:
+    """Why ``text`` is not strict JSON, or None when it is."""
+    try:
+        strict_loads(text)
+    except RecursionError:
+        return None  # valid but too deep: the SQL pass gives it its own reason
+    except ValueError as exc:
+        return f"not valid JSON: {exc}"
+    return None
+
+
+#: What DuckDB's JSON reader accepts that is not JSON: trailing commas, NaN and Infinity.
+_LENIENT_JSON = re.compile(rb",\s*[\]}]")
+
+
+def _lenient_lines(data: bytes) -> set[int]:
+    """Indexes of the lines of ``data`` that may hold what only a lenient parser accepts: they
+    are checked strictly (rare; a chunk without any costs three fast scans)."""
+    if b"NaN" not in data and b"Infinity" not in data and not _LENIENT_JSON.search(data):
+        return set()
+    return {
+        i
+        for i, line in enumerate(data.split(b"\n"))
+        if _LENIENT_JSON.search(line) or b"NaN" in line or b"Infinity" in line
+    }
+
+
 def split_lines(data: bytes, first_line: int) -> Iterator[Record | BadRecord]:
     """Complete lines of a JSON-lines chunk; blank lines are skipped, a BOM and CR are dropped."""
     if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
-    for number, chunk in enumerate(data.split(b"\n"), start=first_line):
+    suspects = _lenient_lines(data)
+    for index, chunk in enumerate(data.split(b"\n")):
+        number = first_line + index
         line = chunk[:-1] if chunk.endswith(b"\r") else chunk
         if not line.strip():
             continue
@@ -347,6 +388,10 @@ def split_lines(data: bytes, first_line: int) -> Iterator[Record | BadRecord]:
             yield BadRecord(
                 number, None, "invalid_utf8", f"not valid UTF-8 at byte {exc.start}", raw
             )
+            continue
+        detail = not_json_detail(text) if index in suspects else None
+        if detail:
+            yield BadRecord(number, None, "malformed_json", detail, text[:RAW_LIMIT])
             continue
         yield Record(number, None, text)
 
@@ -362,10 +407,13 @@ def json_document_records(data: bytes) -> Iterator[Record | BadRecord]:
         yield BadRecord(None, None, "invalid_utf8", f"not valid UTF-8 at byte {exc.start}", raw)
         return
     try:
-        document = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
+        document = strict_loads(text)
+    except (ValueError, RecursionError) as exc:
         line = getattr(exc, "lineno", None)
-        detail = f"not valid JSON: {exc.msg}" if hasattr(exc, "msg") else "JSON nested too deeply"
+        if isinstance(exc, RecursionError):
+            detail = "JSON nested too deeply"
+        else:
+            detail = f"not valid JSON: {getattr(exc, 'msg', exc)}"
         yield BadRecord(line, None, "malformed_json", detail, text[:RAW_LIMIT])
         return
     items = document if isinstance(document, list) else [document]

@@ -471,36 +471,19 @@ def test_any_unknown_top_level_key_is_kept_in_extra(key: str) -> None:
         assert json.loads(got["odd"]) == {key: 1}
 
 
-#: Open (issue 8): DuckDB's JSON reader accepts a trailing comma, NaN and Infinity, and opdash
-#: does not yet re-check each line strictly; these load as events instead of being quarantined.
-LENIENT_JSON = "DuckDB's JSON reader accepts trailing commas, NaN and Infinity (not yet re-checked)"
+def line_with(tail: str) -> bytes:
+    """An envelope line whose text ends with ``tail`` (after occurred_at)."""
+    return ('{"event_id": "x", "event_type": "t", "occurred_at": "' + WHEN + '"' + tail).encode()
 
 
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        pytest.param(
-            b'{"event_id": "x", "event_type": "t", "occurred_at": "' + WHEN.encode() + b'",}',
-            "malformed_json",
-            id="trailing-comma",
-            marks=pytest.mark.xfail(strict=True, reason=LENIENT_JSON),
-        ),
-        pytest.param(
-            b'{"event_id": "x", "event_type": "t", "occurred_at": "'
-            + WHEN.encode()
-            + b'", "payload": {"a": NaN}}',
-            "malformed_json",
-            id="NaN",
-            marks=pytest.mark.xfail(strict=True, reason=LENIENT_JSON),
-        ),
-        pytest.param(
-            b'{"event_id": "x", "event_type": "t", "occurred_at": "'
-            + WHEN.encode()
-            + b'", "n": Infinity}',
-            "malformed_json",
-            id="Infinity",
-            marks=pytest.mark.xfail(strict=True, reason=LENIENT_JSON),
-        ),
+        pytest.param(line_with(",}"), "malformed_json", id="trailing-comma"),
+        pytest.param(line_with(', "payload": {"a": [1, 2,]}}'), "malformed_json", id="comma-list"),
+        pytest.param(line_with(', "payload": {"a": NaN}}'), "malformed_json", id="NaN"),
+        pytest.param(line_with(', "n": Infinity}'), "malformed_json", id="Infinity"),
+        pytest.param(line_with(', "n": -Infinity}\r'), "malformed_json", id="-Infinity-CRLF"),
         pytest.param(
             with_fields("x", occurred_at="2026-11-20T10:00:00+99:00"),
             "bad_timestamp",
@@ -511,10 +494,45 @@ LENIENT_JSON = "DuckDB's JSON reader accepts trailing commas, NaN and Infinity (
 def test_text_that_is_not_json_or_rfc3339_is_quarantined(
     tmp_path: Path, line: bytes, reason: str
 ) -> None:
-    """Contract: malformed_json when "the text is not valid JSON"; bad_timestamp when occurred_at
-    is not RFC 3339 (an offset is ±HH:MM, hours 00–23). The three lenient-JSON cases still load
-    as events (xfail, strict: they fail loudly once fixed)."""
+    """Contract: malformed_json when "the text is not valid JSON" (RFC 8259: no trailing commas,
+    no NaN or Infinity, though DuckDB's reader takes them); bad_timestamp when occurred_at is
+    not RFC 3339 (an offset is ±HH:MM, hours 00–23)."""
     write(tmp_path, "events/a.jsonl", dumps(envelope("ok", "t"), True) + b"\n" + line + b"\n")
     catalog = open_catalog(tmp_path)
     assert catalog.fetchall("SELECT event_id FROM events") == [("ok",)]
     assert catalog.fetchall("SELECT line, reason FROM quarantine") == [(2, reason)]
+
+
+def test_lenient_json_is_refused_in_every_file_kind_and_look_alikes_still_load(
+    tmp_path: Path,
+) -> None:
+    """The same strictness for a .json document, a run's alerts and run.json; text that only
+    looks lenient (NaN inside a string, a comma before a bracket in a string) is valid JSON."""
+    write(
+        tmp_path,
+        "events/a.jsonl",
+        line_with(', "payload": {"note": "BaNaNa, ] Infinity ,}"}}') + b"\n"
+        + line_with(', "n": NaN}').replace(b'"x"', b'"y"') + b"\n",
+    )  # fmt: skip
+    write(tmp_path, "events/b.json", b'[{"event_id": "z", "event_type": "t", "occurred_at": "'
+          + WHEN.encode() + b'", "n": Infinity}]')  # fmt: skip
+    write(tmp_path, "runs/r1/run.json", b'{"run_id": "r1", "status": "running", "n": NaN}')
+    write(tmp_path, "runs/r1/alerts.jsonl", b'{"alert_id": "a1", "severity": "info",}\n')
+    catalog = open_catalog(tmp_path)
+    assert catalog.fetchall("SELECT event_id FROM events") == [("x",)]
+    assert catalog.fetchall(
+        "SELECT source_file, line, reason, detail FROM quarantine ORDER BY 1"
+    ) == [
+        ("events/a.jsonl", 2, "malformed_json", "not valid JSON: NaN is not a JSON value"),
+        ("events/b.json", None, "malformed_json", "not valid JSON: Infinity is not a JSON value"),
+        (
+            "runs/r1/alerts.jsonl",
+            1,
+            "malformed_json",
+            "not valid JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 39 (char 38)",
+        ),
+    ]
+    assert catalog.fetchall("SELECT run_id, error FROM runs") == [
+        ("r1", "unreadable: NaN is not a JSON value")
+    ]
