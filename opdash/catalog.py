@@ -8,6 +8,8 @@ One catalog serves a whole process; threads query it through their own cursors.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -137,6 +139,9 @@ class _Batch:
     fast: list[ParquetSource] = field(default_factory=list)
     bad: list[tuple] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    forget: list[ArtifactFile] = field(default_factory=list)  # leaves before the rest is filed
+    runs: list[tuple[str, list]] = field(default_factory=list)  # (run_id, its runs row)
+    alerts: list[tuple] = field(default_factory=list)
 
     def add_records(self, src: _Source, items) -> None:
         self.files.append(src.artifact.relpath)
@@ -161,8 +166,9 @@ class _Batch:
         self.files.append(src.artifact.relpath)
         self.parquet.append((src, columns))
 
-    def bad_file(self, src: _Source, detail: str) -> None:
-        self.bad.append((src.artifact.relpath, None, None, "unreadable_file", detail, ""))
+    def bad_file(self, src: _Source | str, detail: str) -> None:
+        relpath = src if isinstance(src, str) else src.artifact.relpath
+        self.bad.append((relpath, None, None, "unreadable_file", detail, ""))
 
     def parts(self) -> tuple[list[str], dict[str, Any]]:
         """The fields relations to union, and their bound parameters."""
@@ -182,10 +188,8 @@ class _Batch:
         return {src.artifact.relpath: str(src.path) for src, _ in self.parquet}
 
     def split(self) -> list[_Batch]:
-        """One batch per file, to isolate a file that makes the whole batch fail."""
+        """One batch per file read through SQL, to isolate a file that makes the batch fail."""
         out: dict[str, _Batch] = {}
-        for src in self.fast:
-            out.setdefault(src.relpath, _Batch(files=[src.relpath])).fast.append(src)
         for record in self.records:
             out.setdefault(record.source_file, _Batch(files=[record.source_file])).records.append(
                 record
@@ -246,6 +250,11 @@ class Catalog:
         self.refreshed_at: datetime | None = None
         self.refresh_seconds: float | None = None  # how long the last refresh that read took
         self._pending: dict[str, tuple[int, int]] = {}  # unreadable whole file -> (size, mtime)
+        # a refresh's commit and the computations that must not see one (see _one_version)
+        self._commit_cond = threading.Condition()
+        self._committing = False
+        self._commits = 0
+        self._holding_off = 0
         self.refresh()
 
     # -- querying ---------------------------------------------------------------------------
@@ -293,7 +302,42 @@ class Catalog:
         while a refresh lands is kept under the version it started from, so it is never served
         as newer than it is.
         """
-        return self._results.get(key, self.version, compute)
+        return self._results.get(key, self.version, lambda: self._one_version(compute))
+
+    def _one_version(self, compute: Callable[[], T]) -> T:
+        """``compute()`` on one data version. Its queries (each on its own cursor) could
+        straddle a refresh's commit, seeing some tables before it and some after: such a result
+        is computed again, and that time the next commit waits for it. No session ever sees
+        half a refresh, and no computation waits for more than one commit."""
+        with self._commit_cond:
+            self._commit_cond.wait_for(lambda: not self._committing)
+            commits = self._commits
+        result = compute()
+        if self._commits == commits:
+            return result
+        with self._commit_cond:
+            self._commit_cond.wait_for(lambda: not self._committing)
+            self._holding_off += 1
+        try:
+            return compute()
+        finally:
+            with self._commit_cond:
+                self._holding_off -= 1
+                self._commit_cond.notify_all()
+
+    def _commit(self) -> None:
+        """Make a refresh visible at once: readers' cursors see the tables before or after."""
+        with self._commit_cond:
+            self._commit_cond.wait_for(lambda: not self._holding_off)
+            self._committing = True
+            self._commits += 1
+        try:
+            self._con.execute("COMMIT")
+            self.version += 1
+        finally:
+            with self._commit_cond:
+                self._committing = False
+                self._commit_cond.notify_all()
 
     def shaped_sql(
         self, shape: Hashable, build: Callable[[Values], Any], values: dict[str, int | str]
@@ -408,51 +452,81 @@ class Catalog:
     def refresh(self) -> RefreshReport:
         """Read new files and appended lines; unchanged files are not read again. A file that
         is gone (deleted, or renamed: its new name is a new file) takes its events with it; a
-        file that shrank or whose bytes already read changed is read again whole."""
+        file that shrank or whose bytes already read changed is read again whole.
+
+        All or nothing: what was read is validated into this connection's temporary tables
+        (no reader sees them), then filed in one transaction. A refresh that fails leaves the
+        catalog as it was, and the next one tries again."""
         with self._lock:
-            started = time.perf_counter()
-            found = self.discover()
-            present = {artifact.relpath for artifact in found}
-            gone = [relpath for relpath in self._states if relpath not in present]
-            for relpath in [p for p in self._pending if p not in present]:
-                del self._pending[relpath]
-            changed = [
-                (seq, artifact)
-                for seq, artifact in enumerate(found)
-                if self._changed(artifact) and not self._still_pending(artifact)
-            ]
-            settings = self._settings()
-            if not changed and not gone and self.version and settings == self._settings_stamp:
-                self.refreshed_at = datetime.now().astimezone()
-                return RefreshReport(0, 0, 0, 0, self.version)
-            self._settings_stamp = settings
-            before = self._counts()
-            rewritten = {
-                a.relpath for _, a in changed if a.relpath in self._states and self._rewritten(a)
-            }
-            # before anything is forgotten: who holds other copies of what is leaving
-            changed = self._with_shadowed(found, changed, set(gone) | rewritten)
-            for relpath in gone:
-                self._forget(classify(relpath) or ArtifactFile(relpath, FileKind.JSON_LINES))
-                del self._states[relpath]
-            batch = _Batch()
-            read = sum(
-                1
-                for seq, artifact in changed
-                if self._refresh_file(artifact, seq, batch, whole=artifact.relpath in rewritten)
-            )
-            self._flush(batch)
-            after = self._counts()
-            self.version += 1
+            kept = self._bookkeeping()
+            try:
+                return self._refresh()
+            except BaseException:
+                self._restore(kept)
+                raise
+            finally:
+                for table in ("staged", "staged_piece", "fast_quarantine", "losers"):
+                    self._con.execute(f"DROP TABLE IF EXISTS {table}")
+
+    def _bookkeeping(self) -> tuple:
+        """What a refresh changes outside the database, to put back if it fails."""
+        states = {k: dataclasses.replace(v) for k, v in self._states.items()}
+        return states, dict(self._pending), dict(self._fast), self._settings_stamp
+
+    def _restore(self, kept: tuple) -> None:
+        self._states, self._pending, self._fast, self._settings_stamp = kept
+
+    def _refresh(self) -> RefreshReport:
+        started = time.perf_counter()
+        found = self.discover()
+        present = {artifact.relpath for artifact in found}
+        gone = [relpath for relpath in self._states if relpath not in present]
+        for relpath in [p for p in self._pending if p not in present]:
+            del self._pending[relpath]
+        changed = [
+            (seq, artifact)
+            for seq, artifact in enumerate(found)
+            if self._changed(artifact) and not self._still_pending(artifact)
+        ]
+        settings = self._settings()
+        if not changed and not gone and self.version and settings == self._settings_stamp:
             self.refreshed_at = datetime.now().astimezone()
-            self.refresh_seconds = time.perf_counter() - started
-            return RefreshReport(
-                files_read=read,
-                events_added=after[0] - before[0],
-                quarantined_added=after[1] - before[1],
-                duplicates_added=after[2] - before[2],
-                version=self.version,
-            )
+            return RefreshReport(0, 0, 0, 0, self.version)
+        self._settings_stamp = settings
+        before = self._counts()
+        rewritten = {
+            a.relpath for _, a in changed if a.relpath in self._states and self._rewritten(a)
+        }
+        batch = _Batch()
+        # before anything is forgotten: who holds other copies of what is leaving
+        changed = self._with_shadowed(found, changed, set(gone) | rewritten, batch)
+        for relpath in gone:
+            batch.forget.append(classify(relpath) or ArtifactFile(relpath, FileKind.JSON_LINES))
+            del self._states[relpath]
+        read = sum(
+            1
+            for seq, artifact in changed
+            if self._refresh_file(artifact, seq, batch, whole=artifact.relpath in rewritten)
+        )
+        fast, staged = self._prepare(batch)
+        self._con.execute("BEGIN TRANSACTION")
+        try:
+            self._apply(batch, fast, staged=staged)
+            after = self._counts()
+            self._commit()
+        except BaseException:
+            with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
+                self._con.execute("ROLLBACK")
+            raise
+        self.refreshed_at = datetime.now().astimezone()
+        self.refresh_seconds = time.perf_counter() - started
+        return RefreshReport(
+            files_read=read,
+            events_added=after[0] - before[0],
+            quarantined_added=after[1] - before[1],
+            duplicates_added=after[2] - before[2],
+            version=self.version,
+        )
 
     def watch(self, relpaths: list[str] | tuple[str, ...]) -> None:
         """Also stamp these folder-relative files on each refresh (a dashboard's state files):
@@ -498,7 +572,9 @@ class Catalog:
         self._pending[artifact.relpath] = stamp
         return True
 
-    def _with_shadowed(self, found, changed, leaving: set[str]) -> list[tuple[int, ArtifactFile]]:
+    def _with_shadowed(
+        self, found, changed, leaving: set[str], batch: _Batch
+    ) -> list[tuple[int, ArtifactFile]]:
         """``changed`` plus the files whose copies of an event id lost to a copy that is going
         away (``leaving``: files gone, or read again whole): they are read again whole, so the
         event stays, from the copy still there. Nothing valid is lost."""
@@ -517,7 +593,7 @@ class Catalog:
         for seq, artifact in enumerate(found):
             if artifact.relpath in holders and artifact.relpath not in listed:
                 self._states.pop(artifact.relpath, None)
-                self._forget(artifact)
+                batch.forget.append(artifact)
                 changed.append((seq, artifact))
         return sorted(changed, key=lambda item: item[0])
 
@@ -577,7 +653,7 @@ class Catalog:
         if old is not None and old.size == st.st_size and old.mtime_ns == st.st_mtime_ns:
             return False
         if old is not None and whole:
-            self._forget(artifact)
+            batch.forget.append(artifact)
             old = None
         state = old or FileState(size=0, mtime_ns=0)
         state.size, state.mtime_ns = st.st_size, st.st_mtime_ns
@@ -645,49 +721,107 @@ class Catalog:
             return
         batch.add_parquet(src, {name: str(dtype) for name, dtype, *_ in described})
 
-    def _flush(self, batch: _Batch, *, retry: bool = False) -> None:
-        """Validate everything one refresh read, drop repeated ids, then file it away."""
-        if batch.bad and not retry:
+    def _prepare(self, batch: _Batch) -> tuple[list[ParquetSource], bool]:
+        """Before the transaction, on this connection's temporary tables (no reader sees
+        them): everything that reads files and may fail, file by file. A file that cannot be
+        read is quarantined whole; the others go on. Returns the in-place parquet files that
+        scan, and whether ``staged`` holds rows."""
+        fast = [src for src in batch.fast if self._scan_fast(src, batch)]
+        staged = self._stage_batch(batch)
+        if staged:
+            self._fill_parquet_raw(batch.parquet_paths())
+        return fast, staged
+
+    def _apply(self, batch: _Batch, fast: list[ParquetSource], *, staged: bool) -> None:
+        """Inside the transaction: what leaves, leaves; then what was read is filed."""
+        for artifact in batch.forget:
+            self._forget(artifact)
+        for run_id, row in batch.runs:
+            self._con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
+            self._con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+        if batch.alerts:
+            self._con.executemany(
+                "INSERT INTO alerts VALUES (?, ?, TRY_CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?,"
+                " TRY_CAST(? AS TIMESTAMPTZ), ?, ?)",
+                batch.alerts,
+            )
+        if batch.bad:
             self._quarantine_rows(batch.bad)
-        fast = batch.fast if retry else [src for src in batch.fast if self._quarantine_fast(src)]
+        if fast:
+            self._con.execute("INSERT INTO quarantine SELECT * FROM fast_quarantine")
+        if staged:
+            self._con.execute(
+                "INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, "
+                "detail, raw FROM staged WHERE reason IS NOT NULL "
+                "ORDER BY file_seq, source_line, source_row"
+            )
+        self._file_new_rows(fast, staged=staged)
+
+    def _scan_fast(self, src: ParquetSource, batch: _Batch) -> bool:
+        """Collect an in-place parquet file's bad rows; False when the file cannot be scanned."""
+        self._con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fast_quarantine AS FROM quarantine LIMIT 0"
+        )
+        try:
+            self._con.execute(f"INSERT INTO fast_quarantine {src.quarantine_sql()}")
+            return True
+        except duckdb.Error as exc:
+            batch.bad_file(src.relpath, _first_line(exc))
+            return False
+
+    def _stage_batch(self, batch: _Batch) -> bool:
+        """Validate the records and parquet files read through SQL into ``staged``, in one
+        pass; when that fails, file by file, quarantining the file that broke it."""
+        if not batch.parts()[0]:
+            return False
+        try:
+            self._stage(batch, "staged")
+            return True
+        except duckdb.Error as exc:
+            pieces = batch.split()
+            if len(pieces) == 1:
+                batch.bad_file(pieces[0].files[0], _first_line(exc))
+                return False
+        staged = False
+        for piece in pieces:
+            try:
+                self._stage(piece, "staged_piece")
+            except duckdb.Error as exc:
+                batch.bad_file(piece.files[0], _first_line(exc))
+                continue
+            if staged:
+                self._con.execute(
+                    "INSERT INTO staged BY NAME SELECT * REPLACE "
+                    "(sid + (SELECT max(sid) FROM staged) AS sid) FROM staged_piece"
+                )
+                self._con.execute("DROP TABLE staged_piece")
+            else:
+                self._con.execute("ALTER TABLE staged_piece RENAME TO staged")
+                staged = True
+        return staged
+
+    def _stage(self, batch: _Batch, table: str) -> None:
+        """Validate a batch's fields relations into the temporary ``table`` (rows with a
+        ``reason`` are the ones to quarantine; ``sid`` numbers the rows)."""
         parts, params = batch.parts()
+        fields = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
         if batch.records:
             self._con.register("lines", ingest.records_table(batch.records))
         try:
-            if parts:
-                self._stage(parts, params, batch.parquet_paths())
-            self._file_new_rows(fast, staged=bool(parts))
-        except duckdb.Error:
-            if len(parts) + len(fast) <= 1:
-                raise
-            self._con.execute("DROP TABLE IF EXISTS staged")
-            for part in batch.split():  # find the file that broke the batch; keep the rest
-                try:
-                    self._flush(part, retry=True)
-                except duckdb.Error as exc:
-                    self._quarantine_rows(
-                        [(part.files[0], None, None, "unreadable_file", _first_line(exc), "")]
-                    )
+            self._con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT *, row_number() OVER () AS sid "
+                f"FROM ({ingest.staged_sql('(' + fields + ')')})",
+                params,
+            )
         finally:
             if batch.records:
                 self._con.unregister("lines")
 
-    def _quarantine_fast(self, src: ParquetSource) -> bool:
-        """Quarantine a fast parquet file's bad rows; False when the file cannot be scanned."""
-        try:
-            self._con.execute(f"INSERT INTO quarantine {src.quarantine_sql()}")
-            return True
-        except duckdb.Error as exc:
-            self._quarantine_rows(
-                [(src.relpath, None, None, "unreadable_file", _first_line(exc), "")]
-            )
-            return False
-
     def _fill_parquet_raw(self, paths: dict[str, str]) -> None:
-        """Quarantined parquet rows get their raw text here, not on every row read."""
+        """Rejected parquet rows get their raw text here, not every row read."""
         pending = self._con.execute(
-            'SELECT source_file, list("row") FROM quarantine WHERE raw IS NULL AND "row" IS NOT NULL '
-            "GROUP BY 1"
+            "SELECT source_file, list(source_row) FROM staged "
+            "WHERE reason IS NOT NULL AND raw IS NULL AND source_row IS NOT NULL GROUP BY 1"
         ).fetchall()
         for source_file, rows in pending:
             if source_file not in paths:
@@ -696,26 +830,9 @@ class Catalog:
                 ingest.PARQUET_RAW_SQL, {"path": paths[source_file], "rows": rows}
             ).fetchall()
             self._con.executemany(
-                'UPDATE quarantine SET raw = ? WHERE source_file = ? AND "row" = ?',
+                "UPDATE staged SET raw = ? WHERE source_file = ? AND source_row = ?",
                 [(raw, source_file, row) for row, raw in found],
             )
-
-    def _stage(
-        self, parts: list[str], params: dict[str, Any], parquet_paths: dict[str, str]
-    ) -> None:
-        """Validate fields relations into ``staged``; quarantine the rows that fail."""
-        con = self._con
-        fields = " UNION ALL BY NAME ".join(f"({p})" for p in parts)
-        con.execute(
-            "CREATE OR REPLACE TEMP TABLE staged AS SELECT *, row_number() OVER () AS sid "
-            f"FROM ({ingest.staged_sql('(' + fields + ')')})",
-            params,
-        )
-        con.execute(
-            "INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, detail, raw "
-            "FROM staged WHERE reason IS NOT NULL ORDER BY file_seq, source_line, source_row"
-        )
-        self._fill_parquet_raw(parquet_paths)
 
     def _file_new_rows(self, fast: list[ParquetSource], *, staged: bool) -> None:
         """Keep the first copy of every event id (reading order; what the catalog had wins).
@@ -795,31 +912,30 @@ class Catalog:
     def _read_run_meta(self, src: _Source, state: FileState, batch: _Batch) -> None:
         state.offset = state.size
         path, run_id = src.path, src.artifact.run_id
-        self._con.execute("DELETE FROM runs WHERE run_id = ?", [run_id])
         try:
             meta = ingest.strict_loads(path.read_bytes().decode("utf-8"))
             if not isinstance(meta, dict):
                 raise ValueError("run.json must hold a JSON object")
         except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            self._con.execute(
-                "INSERT INTO runs (run_id, error) VALUES (?, ?)", [run_id, f"unreadable: {exc}"]
-            )
+            batch.runs.append((run_id, [run_id, *[None] * 8, f"unreadable: {exc}"]))
             return
         times = [
             _timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")
         ]
-        self._con.execute(
-            "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
+        batch.runs.append(
+            (
                 run_id,
-                _str_or_none(meta.get("name")),
-                _str_or_none(meta.get("kind")),
-                _str_or_none(meta.get("status")),
-                *times,
-                json.dumps(meta.get("params")) if meta.get("params") is not None else None,
-                json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
-                None,
-            ],
+                [
+                    run_id,
+                    _str_or_none(meta.get("name")),
+                    _str_or_none(meta.get("kind")),
+                    _str_or_none(meta.get("status")),
+                    *times,
+                    json.dumps(meta.get("params")) if meta.get("params") is not None else None,
+                    json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
+                    None,
+                ],
+            )
         )
 
     def _read_alerts(self, src: _Source, state: FileState, batch: _Batch) -> None:
@@ -860,14 +976,8 @@ class Catalog:
                     item.line,
                 )
             )
-        if rows:
-            self._con.executemany(
-                "INSERT INTO alerts VALUES (?, ?, TRY_CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?,"
-                " TRY_CAST(? AS TIMESTAMPTZ), ?, ?)",
-                rows,
-            )
-        if bad:
-            self._quarantine_rows(bad)
+        batch.alerts.extend(rows)
+        batch.bad.extend(bad)
 
 
 def _whole_file_readable(path: Path, kind: FileKind) -> bool:

@@ -175,3 +175,136 @@ def test_a_pending_rewrite_keeps_what_the_file_held_before(folder) -> None:
     catalog.refresh()
     assert {"d0", "d1"} <= {r[0] for r in catalog.fetchall("SELECT event_id FROM events")}
     assert catalog.stats().pending == ("events/doc.json",)
+
+
+# -- a refresh is all or nothing -------------------------------------------------------------
+
+
+def change_everything(folder: Path) -> None:
+    """One refresh's worth of every kind of change: a rewrite, an append, a deletion, a new
+    file, a run's status and a new alert."""
+    write_lines(folder / "events" / "a.jsonl", [ev(f"a{i}", "step.one", i) for i in (4, 2, 9)])
+    with (folder / "events" / "b.jsonl").open("a") as fh:
+        fh.write(json.dumps(ev("b3", "step.two", 3)) + "\n{broken\n")
+    write_lines(folder / "events" / "c.jsonl", [ev("c0", "step.three", 0)])
+    (folder / "runs" / "r1" / "run.json").write_text('{"run_id": "r1", "status": "failed"}')
+    with (folder / "runs" / "r1" / "alerts.jsonl").open("a") as fh:
+        fh.write('{"alert_id": "x2", "raised_at": "2026-11-20T10:00:00Z"}\n')
+
+
+def test_a_refresh_that_fails_halfway_leaves_the_catalog_as_it_was(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failure strikes after the old rows were deleted and the new quarantine rows
+    inserted, just before the new events are filed: nothing of it may show, and the next
+    refresh files the change in full."""
+    from opdash import catalog as catalog_module
+
+    catalog = open_catalog(folder)
+    before, version, stats = snapshot(catalog), catalog.version, catalog.stats()
+    change_everything(folder)
+    real = catalog_module.Catalog._file_new_rows
+
+    def fail(self, *args, **kwargs):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", fail)
+    with pytest.raises(OSError, match="disk gone"):
+        catalog.refresh()
+    assert snapshot(catalog) == before
+    assert (catalog.version, catalog.stats()) == (version, stats)
+    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", real)
+    seen = assert_truth(catalog, folder)
+    assert ids(seen) == {"a4", "a2", "a9", "b0", "b1", "b2", "b3", "c0"}
+    assert seen["runs"] == [("r1", "failed")] and len(seen["alerts"]) == 2
+    assert catalog.version == version + 1
+
+
+def test_no_reader_sees_half_a_refresh(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While a refresh files a rewritten file (its old rows deleted, the new not yet in),
+    readers on other threads still count the whole previous state; the new one appears at
+    once, with the version that says so."""
+    import threading
+
+    from opdash import catalog as catalog_module
+
+    catalog = open_catalog(folder)
+    count = "SELECT count(*), count(*) FILTER (WHERE source_file = 'events/a.jsonl') FROM events"
+    assert catalog.fetchall(count) == [(8, 5)]
+    halfway, go_on = threading.Event(), threading.Event()
+    real = catalog_module.Catalog._file_new_rows
+
+    def paused(self, *args, **kwargs):
+        halfway.set()  # a.jsonl's old rows are deleted in the refresh's transaction
+        assert go_on.wait(10)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", paused)
+    write_lines(folder / "events" / "a.jsonl", [ev(f"n{i}", "step.one", i) for i in range(7)])
+    refresher = threading.Thread(target=catalog.refresh)
+    refresher.start()
+    try:
+        assert halfway.wait(10)
+        assert catalog.fetchall(count) == [(8, 5)]  # before: not 3 (half a refresh)
+        assert catalog.version == 1 and catalog.stats().events == 8
+    finally:
+        go_on.set()
+        refresher.join(10)
+    assert catalog.fetchall(count) == [(10, 7)]
+    assert catalog.version == 2 and catalog.stats().events == 10
+
+
+def test_an_answer_that_straddles_a_commit_is_computed_again(folder: Path) -> None:
+    """A computation runs several queries, each on its own cursor: when a refresh commits
+    between two of them, its mixed answer is thrown away and it runs again."""
+    catalog = open_catalog(folder)
+    calls: list[tuple[int, int]] = []
+
+    def two_queries() -> tuple[int, int]:
+        first = catalog.fetchall("SELECT count(*) FROM events")[0][0]
+        if not calls:  # the first time only: a refresh lands in between
+            with (folder / "events" / "b.jsonl").open("a") as fh:
+                fh.write(json.dumps(ev("b3", "step.two", 3)) + "\n")
+            import threading
+
+            refresher = threading.Thread(target=catalog.refresh)
+            refresher.start()
+            refresher.join(10)
+        second = catalog.fetchall("SELECT count(*) FROM events")[0][0]
+        calls.append((first, second))
+        return first, second
+
+    assert catalog.cached("two queries", two_queries) == (9, 9)
+    assert calls == [(8, 9), (9, 9)]
+
+
+def test_a_file_that_breaks_the_batch_is_quarantined_and_the_rest_filed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When validating a refresh's records in one SQL pass fails, they are validated file by
+    file: the file that fails is quarantined whole (with the engine's message), the others are
+    filed as a fresh read would file them, their repeated ids resolved across files."""
+    import duckdb
+
+    from opdash import catalog as catalog_module
+
+    root = tmp_path / "artifacts"
+    write_lines(root / "events" / "a.jsonl", [ev(f"a{i}", "t", i) for i in range(3)])
+    write_lines(root / "events" / "b.jsonl", [ev("b0", "t", 0), ev("a1", "t", 9)])
+    write_lines(root / "events" / "c.jsonl", [ev("c0", "t", 0), ev("b0", "t", 9)])
+    write_lines(root / "events" / "poison.jsonl", [ev("p0", "t", 0)])
+    real = catalog_module.Catalog._stage
+
+    def stage(self, batch, table):
+        if any(r.source_file == "events/poison.jsonl" for r in batch.records):
+            raise duckdb.ConversionException("cannot validate this file")
+        return real(self, batch, table)
+
+    monkeypatch.setattr(catalog_module.Catalog, "_stage", stage)
+    catalog = open_catalog(root)
+    seen = snapshot(catalog)
+    assert ids(seen) == {"a0", "a1", "a2", "b0", "c0"}
+    assert seen["duplicates"] == [("a1", "events/b.jsonl"), ("b0", "events/c.jsonl")]
+    assert catalog.fetchall("SELECT source_file, reason, detail FROM quarantine") == [
+        ("events/poison.jsonl", "unreadable_file", "cannot validate this file")
+    ]
