@@ -63,12 +63,17 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class Api:
-    """What every route reads: the shared catalog, the staleness threshold and the start-up
+    """What every route reads: the process's shared catalog (``process_catalog()``: with
+    ``--num-procs`` each forked process has its own), the staleness threshold and the start-up
     check of the spec being served (None: the built-in spec, unchecked)."""
 
-    catalog: Catalog
+    process_catalog: Callable[[], Catalog]
     stale_after: int = STALE_AFTER_SECONDS
     check: CheckReport | None = None
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.process_catalog()
 
     def now(self) -> datetime:
         return datetime.now(UTC)

@@ -13,7 +13,7 @@ import html
 import logging
 import os
 import sys
-from collections.abc import Callable
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -350,17 +350,6 @@ def empty_folder(catalog: Catalog) -> pn.Column:
     return pn.Column(header, body, sizing_mode="stretch_width")
 
 
-def session_factory(
-    catalog: Catalog,
-    refresh_seconds: int,
-    stale_after: int = STALE_AFTER_SECONDS,
-    spec: DashboardSpec | None = None,
-) -> Callable[[], Any]:
-    return lambda: build_app(
-        catalog, spec=spec, refresh_seconds=refresh_seconds, stale_after=stale_after
-    )
-
-
 def refresh_and_warm(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
     """Read what changed, then compute what every session asks for first (header counts,
     filter choices) here on the worker thread rather than on the event loop."""
@@ -409,18 +398,9 @@ def schedule_refresh(catalog, seconds: int, spec: DashboardSpec | None = None) -
     pn.state.schedule_task(f"opdash-refresh-{catalog.root}", refresh, period=f"{seconds}s")
 
 
-_WARMING: set = set()
-
-
 def start_warming(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
-    """Warm the caches once at start, on a thread: the first visitor need not wait for it
-    (a session asking for an answer being computed waits for that one computation). Once
-    per catalog: ``panel serve`` runs the app script for every session."""
-    import threading
-
-    if catalog.root in _WARMING:
-        return
-    _WARMING.add(catalog.root)
+    """Warm the caches at start, on a thread: the first visitor need not wait for it (a
+    session asking for an answer being computed waits for that one computation)."""
 
     def run() -> None:
         try:
@@ -438,7 +418,7 @@ def checked(catalog: Catalog, spec_path: str | None = None, *, log: bool = True)
     """The folder's check (its spec, goals and data), once per process and spec — ``panel
     serve`` runs the app script for every session. The catalog then watches the files the
     spec's state tiles show, so an edit redraws them like new data."""
-    key = (catalog.root, spec_path or "")
+    key = (os.getpid(), catalog.root, spec_path or "")
     if key not in _CHECKED:
         report = check_folder(catalog.root, spec_path, catalog=catalog)
         for problem in report.blocking if log else ():  # (opdash serve prints them itself)
@@ -460,14 +440,36 @@ def dashboard(
     ``refresh_seconds`` (0: never). Inline in Jupyter, or ``.servable()`` under ``panel serve``
     (a notebook or this module) — both call this once per session; the catalog, the check, the
     warming and the refresh happen once per process."""
-    catalog = shared_catalog(folder)
-    report = checked(catalog, spec_path)
-    start_warming(catalog, report.spec)
-    if refresh_seconds:
-        schedule_refresh(catalog, refresh_seconds, report.spec)
+    catalog, report = serving_catalog(folder, spec_path, refresh_seconds)
     return build_app(
         catalog, spec=report.spec, refresh_seconds=refresh_seconds, stale_after=stale_after
     )
+
+
+def serving_catalog(
+    folder: str | os.PathLike[str],
+    spec_path: str | None = None,
+    refresh_seconds: int = 10,
+    *,
+    log: bool = True,
+) -> tuple[Catalog, CheckReport]:
+    """This process's catalog of ``folder`` and its check, warmed and refreshed every
+    ``refresh_seconds`` (0: never) — all once per process: with ``--num-procs`` each forked
+    process opens, checks and refreshes its own, on its first session or API request."""
+    catalog = shared_catalog(folder)
+    report = checked(catalog, spec_path, log=log)
+    with _STARTED_LOCK:
+        first = catalog not in _STARTED
+        _STARTED.add(catalog)
+    if first:  # ``panel serve`` runs the app script for every session
+        start_warming(catalog, report.spec)
+        if refresh_seconds:
+            schedule_refresh(catalog, refresh_seconds, report.spec)
+    return catalog, report
+
+
+_STARTED: set[Catalog] = set()
+_STARTED_LOCK = threading.Lock()
 
 
 def _servable() -> None:
@@ -484,4 +486,8 @@ def _servable() -> None:
 
 
 if __name__.startswith("bokeh"):
-    _servable()
+    # ``panel serve`` runs this file as a script: call the imported module's copy, since Panel
+    # schedules the refresh only for a callback defined in an imported module
+    from opdash import app as _imported
+
+    _imported._servable()

@@ -257,6 +257,15 @@ class Catalog:
         self._holding_off = 0
         self.refresh()
 
+    def close(self) -> None:
+        """Let go of the database and its spill folder (a server's first process does, before
+        it forks the processes that serve: a DuckDB database must not cross a fork)."""
+        with _SHARED_LOCK:
+            for key in [k for k, v in _SHARED.items() if v is self]:
+                del _SHARED[key]
+        self._con.close()
+        self._spill.cleanup()
+
     # -- querying ---------------------------------------------------------------------------
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor: DuckDB connections must not be shared by threads.
@@ -1088,7 +1097,9 @@ class ResultCache:
         return len(self._entries)
 
 
-_SHARED: dict[Path, Catalog] = {}
+_SHARED: dict[
+    tuple[int, Path], Catalog
+] = {}  # (process id, folder): a forked process opens its own
 _SHARED_LOCK = threading.Lock()
 
 
@@ -1099,10 +1110,10 @@ def open_catalog(root: str | os.PathLike[str]) -> Catalog:
 
 def shared_catalog(root: str | os.PathLike[str]) -> Catalog:
     """The one catalog of this process for ``root``, shared by every session that asks for it."""
-    key = Path(root).expanduser().resolve()
+    key = (os.getpid(), Path(root).expanduser().resolve())
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Catalog(key)
+            _SHARED[key] = Catalog(key[1])
         return _SHARED[key]
 
 

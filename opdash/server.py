@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import secrets
 import socket
@@ -67,26 +68,31 @@ def serve(
     access: Access = Access(),  # noqa: B008  (frozen: one shared default is safe)
     spec_path: str | Path | None = None,
     lenient: bool = False,
+    num_procs: int = 1,
 ) -> int:
     check_port_free(address, port)
     import panel as pn
 
     from opdash.api import Api, handlers
-    from opdash.app import (
-        checked,
-        ensure_extensions,
-        schedule_refresh,
-        session_factory,
-        start_warming,
-    )
+    from opdash.app import build_app, checked, ensure_extensions, serving_catalog
 
+    spec = str(spec_path) if spec_path else None
     catalog = shared_catalog(folder)
-    report = checked(catalog, str(spec_path) if spec_path else None, log=False)
+    report = checked(catalog, spec, log=False)
     _report_problems(report, lenient)
     ensure_extensions()
-    start_warming(catalog, report.spec)
-    if refresh:
-        schedule_refresh(catalog, refresh, report.spec)
+
+    def process_catalog():
+        """This process's catalog (opened, warmed and refreshed on first use)."""
+        return serving_catalog(folder, spec, refresh, log=False)[0]
+
+    def session():
+        return build_app(
+            process_catalog(), spec=report.spec, refresh_seconds=refresh, stale_after=stale_after
+        )
+
+    if num_procs != 1:
+        catalog.close()  # the forked processes open their own: a database must not cross a fork
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     login = "" if access.setting == "none" else f" (login: {access.setting})"
     print(
@@ -94,17 +100,25 @@ def serve(
         file=sys.stderr,
         flush=True,
     )
-    pn.serve(
-        {"/": session_factory(catalog, refresh, stale_after, report.spec)},
+    server = pn.serve(
+        {"/": session},
         port=port,
         address=address,
         show=show,
         websocket_origin=origins,
         title=f"opdash · {report.spec.title or catalog.root.name}",
         threaded=False,
-        extra_patterns=handlers(Api(catalog, stale_after=stale_after, check=report)),
+        extra_patterns=handlers(Api(process_catalog, stale_after=stale_after, check=report)),
+        num_procs=num_procs,
+        start=False,
         **access.panel_options(),
     )
+    # here in every serving process (with --num-procs, after the fork): open the catalog, warm
+    # it and schedule its refresh before the first visitor
+    process_catalog()
+    server.start()
+    with contextlib.suppress(RuntimeError):  # the loop was stopped (Ctrl-C)
+        server.io_loop.start()
     return 0
 
 

@@ -46,11 +46,11 @@ def served_routes() -> dict[str, set[str]]:
     code = """
 import json, sys, panel as pn
 from opdash.api import Api, handlers, implemented_methods
-from opdash.app import session_factory
+from opdash.app import build_app
 from opdash.catalog import shared_catalog
 catalog = shared_catalog(sys.argv[1])
-server = pn.serve({"/": session_factory(catalog, 0)}, port=0, start=False, show=False,
-                  extra_patterns=handlers(Api(catalog)), basic_auth="x", cookie_secret="y")
+server = pn.serve({"/": lambda: build_app(catalog)}, port=0, start=False, show=False,
+                  extra_patterns=handlers(Api(lambda: catalog)), basic_auth="x", cookie_secret="y")
 rules = [(r.matcher.regex.pattern, implemented_methods(r.target))
          for r in server._tornado.wildcard_router.rules]
 print(json.dumps(rules))

@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
+from pathlib import Path
 
-from tests.servers import DEMO, free_port, opdash_serve
+import pytest
+
+from tests.conftest import ev
+from tests.servers import (
+    DEMO,
+    ROOT,
+    append_lines,
+    copy_demo,
+    free_port,
+    opdash_serve,
+    serving,
+    session_text,
+)
 
 
 def test_serve_answers_on_loopback_with_the_dashboard_page():
@@ -34,3 +49,54 @@ def test_a_busy_port_ends_with_one_clear_line():
     assert proc.stderr.strip().splitlines() == [
         f"opdash serve: error: port {port} on 127.0.0.1 is already in use; pick another with --port"
     ]
+
+
+def serving_processes(port: int) -> int:
+    """How many processes run an ``opdash serve`` or ``panel serve`` on ``port``."""
+    found = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            args = cmdline.read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in args and str(port).encode() in args:
+            found += 1
+    return found
+
+
+def health_events(url: str) -> int:
+    with urllib.request.urlopen(url + "health", timeout=10) as response:
+        return json.loads(response.read())["events"]
+
+
+def test_num_procs_serves_from_several_processes_each_refreshing_its_own_catalog(
+    tmp_path: Path,
+) -> None:
+    """``--num-procs 2``: a supervising process and two serving ones; requests land on both,
+    each answers from its own catalog, and an appended event reaches every one of them."""
+    folder = copy_demo(tmp_path / "demo")
+    port = free_port()
+    cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", str(port)]
+    with serving([*cmd, "--num-procs", "2", "--refresh", "1"], port, ready_query="health") as url:
+        assert serving_processes(port) == 3
+        first = health_events(url)
+        assert {health_events(url) for _ in range(20)} == {first}
+        append_lines(folder / "events" / "live.jsonl", *[ev(f"np{i}", "x", i) for i in range(3)])
+        deadline = time.monotonic() + 20
+        while {health_events(url) for _ in range(20)} != {first + 3}:
+            assert time.monotonic() < deadline, "an appended event did not reach every process"
+            time.sleep(0.5)
+        for _ in range(4):  # sessions too, whichever process builds them
+            assert "Operator loop funnel" in session_text(url)
+
+
+@pytest.mark.parametrize("procs", [1, 2])
+def test_panel_serve_of_the_app_module_serves_the_dashboard(procs: int) -> None:
+    """``panel serve opdash/app.py --args DIR`` (README), also with ``--num-procs``."""
+    port = free_port()
+    cmd = [sys.executable, "-m", "panel", "serve", "opdash/app.py", "--port", str(port)]
+    cmd += ["--num-procs", str(procs), "--args", str(DEMO)]
+    with serving(cmd, port, cwd=ROOT, path="app") as url:
+        assert serving_processes(port) == (1 if procs == 1 else 1 + procs)
+        for _ in range(4):
+            assert "Operator loop funnel" in session_text(url)

@@ -14,6 +14,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--refresh", type=count, default=10, help="seconds between refreshes (0 = off)"
     )
+    parser.add_argument(
+        "--num-procs",
+        type=count,
+        default=1,
+        metavar="N",
+        help="serving processes, each with its own read-only catalog (0 = one per CPU core; "
+        "default 1)",
+    )
     add_stale_after(parser)
     add_spec(parser)
     parser.add_argument(
@@ -91,4 +99,5 @@ def run(args: argparse.Namespace) -> int:
         access=access(args),
         spec_path=args.spec,
         lenient=args.lenient,
+        num_procs=args.num_procs,
     )
