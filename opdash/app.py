@@ -462,6 +462,7 @@ def serving_catalog(
         first = catalog not in _STARTED
         _STARTED.add(catalog)
     if first:  # ``panel serve`` runs the app script for every session
+        _stop_with_supervisor()
         start_warming(catalog, report.spec)
         if refresh_seconds:
             schedule_refresh(catalog, refresh_seconds, report.spec)
@@ -470,6 +471,20 @@ def serving_catalog(
 
 _STARTED: set[Catalog] = set()
 _STARTED_LOCK = threading.Lock()
+
+
+def _stop_with_supervisor() -> None:
+    """A process forked by ``--num-procs`` is stopped when the process that forked it stops
+    (Linux): otherwise stopping the server would leave its workers serving the port."""
+    from tornado.process import task_id
+
+    if task_id() is None or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 def _servable() -> None:

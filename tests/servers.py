@@ -9,6 +9,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -63,8 +64,15 @@ def serving(
     # its output goes to a file, not a pipe: nobody reads a pipe while the tests run, and a
     # server that logs enough would block on a full one
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log:
+        # its own process group: the processes a server forks (--num-procs) stop with it
         proc = subprocess.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, env=env, text=True, cwd=cwd
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            text=True,
+            cwd=cwd,
+            start_new_session=True,
         )
         try:
             deadline = time.monotonic() + timeout
@@ -89,6 +97,8 @@ def serving(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever it forked and left behind
 
 
 def session_text(url: str, query: str = "") -> str:

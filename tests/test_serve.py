@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -51,16 +53,17 @@ def test_a_busy_port_ends_with_one_clear_line():
     ]
 
 
-def serving_processes(port: int) -> int:
-    """How many processes run an ``opdash serve`` or ``panel serve`` on ``port``."""
-    found = 0
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+def serving_processes(port: int) -> dict[int, int]:
+    """The processes running an ``opdash serve`` or ``panel serve`` on ``port``: pid -> parent."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
         try:
-            args = cmdline.read_bytes().split(b"\0")
-        except OSError:
+            args = (proc / "cmdline").read_bytes().split(b"\0")
+            parent = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         if b"serve" in args and str(port).encode() in args:
-            found += 1
+            found[int(proc.name)] = parent
     return found
 
 
@@ -78,7 +81,7 @@ def test_num_procs_serves_from_several_processes_each_refreshing_its_own_catalog
     port = free_port()
     cmd = [sys.executable, "-m", "opdash.cli", "serve", str(folder), "--port", str(port)]
     with serving([*cmd, "--num-procs", "2", "--refresh", "1"], port, ready_query="health") as url:
-        assert serving_processes(port) == 3
+        assert len(serving_processes(port)) == 3
         first = health_events(url)
         assert {health_events(url) for _ in range(20)} == {first}
         append_lines(folder / "events" / "live.jsonl", *[ev(f"np{i}", "x", i) for i in range(3)])
@@ -88,6 +91,13 @@ def test_num_procs_serves_from_several_processes_each_refreshing_its_own_catalog
             time.sleep(0.5)
         for _ in range(4):  # sessions too, whichever process builds them
             assert "Operator loop funnel" in session_text(url)
+        (supervisor,) = [pid for pid, parent in serving_processes(port).items()
+                         if parent == os.getpid()]  # fmt: skip
+        os.kill(supervisor, signal.SIGTERM)  # the serving processes stop with it
+        deadline = time.monotonic() + 10
+        while serving_processes(port):
+            assert time.monotonic() < deadline, "serving processes outlived the supervisor"
+            time.sleep(0.2)
 
 
 @pytest.mark.parametrize("procs", [1, 2])
@@ -97,6 +107,6 @@ def test_panel_serve_of_the_app_module_serves_the_dashboard(procs: int) -> None:
     cmd = [sys.executable, "-m", "panel", "serve", "opdash/app.py", "--port", str(port)]
     cmd += ["--num-procs", str(procs), "--args", str(DEMO)]
     with serving(cmd, port, cwd=ROOT, path="app") as url:
-        assert serving_processes(port) == (1 if procs == 1 else 1 + procs)
+        assert len(serving_processes(port)) == (1 if procs == 1 else 1 + procs)
         for _ in range(4):
             assert "Operator loop funnel" in session_text(url)
