@@ -126,7 +126,15 @@ def damaged_lines(draw) -> Line:
         text = good.decode("utf-8")
         cut = text[: draw(st.integers(1, len(text) - 1))]  # a torn object, cut on a character
         other = ["{'event_id': 'x'}", "{", "}", "not json", '{"event_id": "x" "event_type": "t"}']
-        return Line(draw(st.sampled_from([cut, *other])).encode("utf-8"), "malformed_json")
+        lenient = [  # what a lenient parser (DuckDB's) takes, RFC 8259 does not
+            text[:-1] + ",}",
+            text[:-1] + ', "payload": {"a": [1, 2, ]}}',
+            text[:-1] + ', "payload": {"n": NaN}}',
+            text[:-1] + ', "n": -Infinity}',
+        ]
+        return Line(
+            draw(st.sampled_from([cut, *other, *lenient])).encode("utf-8"), "malformed_json"
+        )
     if kind == "not_an_object":
         text = draw(st.sampled_from(["[1, 2]", "[]", '"a string"', "42", "-1.5e3", "null", "true"]))
         if draw(st.booleans()):
