@@ -16,11 +16,11 @@ import os
 import tempfile
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,6 +119,52 @@ class CatalogStats:
         for key in ("first_event_at", "last_event_at", "refreshed_at"):
             out[key] = out[key].isoformat() if out[key] else None
         return out
+
+
+@dataclass(frozen=True)
+class Reads:
+    """What an answer depends on, so a refresh that changed none of it keeps the answer:
+    ``tables`` besides events (quarantine, duplicates, runs, alerts, settings — the watched
+    files), and the events up to ``horizon`` (inclusive), of ``event_types``, by ``actors``
+    (None: no such limit)."""
+
+    tables: frozenset[str] = frozenset()
+    horizon: datetime | None = None
+    event_types: frozenset[str] | None = None
+    actors: frozenset[str] | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one refresh changed: ``tables``, and events at or after ``events_from`` (None: no
+    event) of ``event_types`` by ``actors`` (None: any)."""
+
+    version: int
+    tables: frozenset[str]
+    events_from: datetime | None = None
+    event_types: frozenset[str] | None = None
+    actors: frozenset[str] | None = None
+
+    def spares(self, reads: Reads) -> bool:
+        """Whether an answer reading ``reads`` is the same after this change."""
+        if self.tables & reads.tables:
+            return False
+        return (
+            self.events_from is None
+            or (reads.horizon is not None and self.events_from > reads.horizon)
+            or _apart(self.event_types, reads.event_types)
+            or _apart(self.actors, reads.actors)
+        )
+
+
+def _apart(changed: frozenset[str] | None, read: frozenset[str] | None) -> bool:
+    return changed is not None and read is not None and not changed & read
+
+
+#: A change to events at no particular time: every answer reading events is recomputed.
+ANY_TIME = datetime.min.replace(tzinfo=UTC)
+CHANGES_KEPT = 256
+NAMES_KEPT = 100  # a change to more event types or actors than this may touch any
 
 
 @dataclass(frozen=True)
@@ -255,6 +301,7 @@ class Catalog:
         self._committing = False
         self._commits = 0
         self._holding_off = 0
+        self._changes: deque[Change] = deque(maxlen=CHANGES_KEPT)
         self.refresh()
 
     def close(self) -> None:
@@ -304,14 +351,31 @@ class Catalog:
         """A relation of the catalog as an ibis table."""
         return self.ibis.table(name)
 
-    def cached(self, key: Hashable, compute: Callable[[], T]) -> T:
+    def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
         """``compute()`` once per (``key``, data version), shared by every session and thread.
 
         Results must be immutable (the metrics return frozen dataclasses). A result computed
         while a refresh lands is kept under the version it started from, so it is never served
         as newer than it is.
         """
-        return self._results.get(key, self.version, lambda: self._one_version(compute))
+        return self._results.get(
+            key, self.version, lambda: self._one_version(compute), self._carry(reads)
+        )
+
+    def _carry(self, reads: Reads | None) -> Callable[[int], bool] | None:
+        """Whether an answer of an older version still holds: no refresh since changed what it
+        ``reads`` (None: it is never carried)."""
+        if reads is None:
+            return None
+        return lambda version: self.unchanged_since(version, reads)
+
+    def unchanged_since(self, version: int, reads: Reads) -> bool:
+        """Whether the refreshes after ``version`` changed none of what ``reads`` names: a live
+        exporter appends events newer than a pinned view's range, and that view's answer stays."""
+        changes = [c for c in list(self._changes) if c.version > version]
+        if len(changes) != self.version - version:
+            return False  # older than the changes remembered
+        return all(change.spares(reads) for change in changes)
 
     def _one_version(self, compute: Callable[[], T]) -> T:
         """``compute()`` on one data version. Its queries (each on its own cursor) could
@@ -334,7 +398,7 @@ class Catalog:
                 self._holding_off -= 1
                 self._commit_cond.notify_all()
 
-    def _commit(self) -> None:
+    def _commit(self, change: Change) -> None:
         """Make a refresh visible at once: readers' cursors see the tables before or after."""
         with self._commit_cond:
             self._commit_cond.wait_for(lambda: not self._holding_off)
@@ -342,6 +406,7 @@ class Catalog:
             self._commits += 1
         try:
             self._con.execute("COMMIT")
+            self._changes.append(change)
             self.version += 1
         finally:
             with self._commit_cond:
@@ -398,10 +463,10 @@ class Catalog:
             self.fetchall(f"DROP TABLE IF EXISTS {stale_name}")
         return name
 
-    def peek(self, key: Hashable) -> tuple[bool, Any]:
+    def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
         """``(True, result)`` when ``key`` is answered for the current version, else
         ``(False, None)``: never computes and never waits, so the event loop may ask."""
-        return self._results.peek(key, self.version)
+        return self._results.peek(key, self.version, self._carry(reads))
 
     def as_of(self, moment: datetime) -> CatalogAsOf:
         """This catalog without the events after ``moment`` (an aware datetime)."""
@@ -501,6 +566,7 @@ class Catalog:
         if not changed and not gone and self.version and settings == self._settings_stamp:
             self.refreshed_at = datetime.now().astimezone()
             return RefreshReport(0, 0, 0, 0, self.version)
+        settings_changed = settings != self._settings_stamp
         self._settings_stamp = settings
         before = self._counts()
         rewritten = {
@@ -518,11 +584,25 @@ class Catalog:
             if self._refresh_file(artifact, seq, batch, whole=artifact.relpath in rewritten)
         )
         fast, staged = self._prepare(batch)
+        events = self._event_change(batch, fast, staged=staged)
         self._con.execute("BEGIN TRANSACTION")
         try:
             self._apply(batch, fast, staged=staged)
             after = self._counts()
-            self._commit()
+            tables = {
+                name
+                for name, moved in (
+                    ("quarantine", after[1] != before[1]),
+                    ("duplicates", after[2] != before[2]),
+                    ("runs", bool(batch.runs)),
+                    ("alerts", bool(batch.alerts)),
+                    ("settings", settings_changed),
+                )
+                if moved
+            }
+            if batch.forget:  # what left may have been anything
+                tables |= {"quarantine", "duplicates", "runs", "alerts"}
+            self._commit(Change(self.version + 1, frozenset(tables), *events))
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
                 self._con.execute("ROLLBACK")
@@ -740,6 +820,22 @@ class Catalog:
         if staged:
             self._fill_parquet_raw(batch.parquet_paths())
         return fast, staged
+
+    def _event_change(self, batch: _Batch, fast: list[ParquetSource], *, staged: bool) -> tuple:
+        """Which events this refresh may change: (from when, of which types, by which actors)
+        — everything when files leave or in-place parquet files arrive, nothing when no event
+        was read."""
+        if batch.forget or fast or not self.version:
+            return (ANY_TIME, None, None)
+        if not staged:
+            return (None, None, None)
+        first, types, actors = self._con.execute(
+            "SELECT min(occurred_at), list(DISTINCT event_type), "
+            "list(DISTINCT coalesce(actor_id, '')) FROM staged WHERE reason IS NULL"
+        ).fetchone()
+        if first is None:
+            return (None, None, None)
+        return (first, *(frozenset(v) if len(v) <= NAMES_KEPT else None for v in (types, actors)))
 
     def _apply(self, batch: _Batch, fast: list[ParquetSource], *, staged: bool) -> None:
         """Inside the transaction: what leaves, leaves; then what was read is filed."""
@@ -1045,53 +1141,74 @@ class CatalogAsOf:
 
 
 class ResultCache:
-    """Results by (key, data version), least recently used dropped first.
+    """Results by key, each with the data version it answers, least recently used dropped first.
 
     Concurrent asks for one key compute it once: the others wait for the first one's answer.
-    Failures are not kept, so a fixed file or a retry gets a fresh try.
+    Failures are not kept, so a fixed file or a retry gets a fresh try. An answer of an older
+    version is served for a newer one when ``carry(old_version)`` says nothing it reads changed.
     """
 
     def __init__(self, size: int = RESULT_CACHE_SIZE) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Hashable, int], Future] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[int, Future]] = OrderedDict()
 
-    def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
-        slot = (key, version)
+    def get(
+        self,
+        key: Hashable,
+        version: int,
+        compute: Callable[[], T],
+        carry: Callable[[int], bool] | None = None,
+    ) -> T:
         with self._lock:
-            future = self._entries.get(slot)
+            future = self._current(key, version, carry)
             owner = future is None
             if owner:
-                future = self._entries[slot] = Future()
-                self._evict(version)
-            else:
-                self._entries.move_to_end(slot)
+                future = Future()
+                self._entries[key] = (version, future)
+                self._entries.move_to_end(key)
+                while len(self._entries) > self.size:
+                    self._entries.popitem(last=False)
         if owner:
             try:
                 future.set_result(compute())
             except BaseException as exc:
                 with self._lock:
-                    self._entries.pop(slot, None)
+                    if self._entries.get(key, (None, None))[1] is future:
+                        del self._entries[key]
                 future.set_exception(exc)
         return future.result()
 
+    def _current(
+        self, key: Hashable, version: int, carry: Callable[[int], bool] | None
+    ) -> Future | None:
+        """The answer for ``version`` (computed or being computed), if any: its own, a newer one
+        (asked by a reader that read the version just before a refresh), or an older one still
+        valid, which is then filed under ``version``."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        found, future = entry
+        if found < version:
+            if carry is None or not future.done() or future.exception() or not carry(found):
+                return None
+            self._entries[key] = (version, future)
+        self._entries.move_to_end(key)
+        return future
+
     def forget(self, key: Hashable, version: int) -> None:
         with self._lock:
-            self._entries.pop((key, version), None)
+            if self._entries.get(key, (None, None))[0] == version:
+                del self._entries[key]
 
-    def peek(self, key: Hashable, version: int) -> tuple[bool, Any]:
+    def peek(
+        self, key: Hashable, version: int, carry: Callable[[int], bool] | None = None
+    ) -> tuple[bool, Any]:
         with self._lock:
-            future = self._entries.get((key, version))
+            future = self._current(key, version, carry)
             if future is None or not future.done() or future.exception() is not None:
                 return False, None
-            self._entries.move_to_end((key, version))
         return True, future.result()
-
-    def _evict(self, version: int) -> None:
-        for slot in [s for s in self._entries if s[1] < version]:
-            del self._entries[slot]
-        while len(self._entries) > self.size:
-            self._entries.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._entries)

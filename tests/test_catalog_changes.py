@@ -11,12 +11,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from opdash.catalog import open_catalog
-from tests.conftest import ev, write_lines
+from tests.conftest import T0, ev, write_lines
 
 
 def snapshot(catalog) -> dict:
@@ -308,3 +312,67 @@ def test_a_file_that_breaks_the_batch_is_quarantined_and_the_rest_filed(
     assert catalog.fetchall("SELECT source_file, reason, detail FROM quarantine") == [
         ("events/poison.jsonl", "unreadable_file", "cannot validate this file")
     ]
+
+
+# -- answers a refresh cannot change are kept --------------------------------------------------
+
+
+def count_until(catalog, horizon: datetime) -> int:
+    return catalog.fetchall("SELECT count(*) FROM events WHERE occurred_at <= ?", [horizon])[0][0]
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["append", "alert", "delete", "rewrite"]),
+            st.lists(st.integers(0, 20), min_size=1, max_size=4),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    horizon=st.integers(0, 20),
+)
+def test_a_kept_answer_always_equals_a_fresh_one(steps, horizon: int) -> None:
+    """Whatever a refresh brings — events before or after an answer's horizon, an alert, a
+    deleted or rewritten file — an answer served from the cache (kept or recomputed) equals the
+    answer computed on a catalog read fresh from the folder. And it is kept exactly when every
+    refresh since only brought events after the horizon (none when nothing moved)."""
+    from opdash.catalog import Reads
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_lines(root / "events" / "base.jsonl", [ev(f"b{i}", "t", i * 60) for i in range(10)])
+        catalog = open_catalog(root)
+        moment = T0 + timedelta(minutes=horizon)
+        reads = Reads(frozenset({"alerts"}), horizon=moment)
+        computed = []
+
+        def answer() -> int:
+            computed.append(catalog.version)
+            return count_until(catalog, moment)
+
+        assert catalog.cached("n", answer, reads=reads) == count_until(catalog, moment)
+        for n, (action, minutes) in enumerate(steps):
+            times = [T0 + timedelta(minutes=m) for m in minutes]
+            path = root / "events" / f"f{n}.jsonl"
+            if action == "append":
+                write_lines(path, [ev(f"e{n}-{i}", "t", t) for i, t in enumerate(times)])
+                kept = all(t > moment for t in times)
+            elif action == "alert":
+                write_lines(root / "runs" / "r" / "alerts.jsonl", [{"alert_id": f"a{n}"}])
+                kept = False
+            elif action == "delete":
+                kept = not (root / "events" / "base.jsonl").exists()  # nothing to delete
+                (root / "events" / "base.jsonl").unlink(missing_ok=True)
+            else:
+                base = root / "events" / "base.jsonl"
+                was = base.read_bytes() if base.exists() else None
+                write_lines(base, [ev("b0", "t", times[0])])
+                # the same bytes again: nothing moved; a new file: an append
+                kept = base.read_bytes() == was or (was is None and times[0] > moment)
+            before = len(computed)
+            catalog.refresh()
+            got = catalog.cached("n", answer, reads=reads)
+            assert got == count_until(open_catalog(root), moment)
+            assert (len(computed) == before) == kept, (action, minutes)

@@ -248,3 +248,47 @@ def test_warming_answers_the_overview_and_the_top_actors_first_question() -> Non
         True,
         True,
     ]
+
+
+def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
+    """The Overview pinned to a past day (``?to=``), or narrowed to an actor, while an exporter
+    appends events: a refresh keeps Today's, the goals' and the funnel's answers when the new
+    events lie past what each reads (Today and goals: after their moment; the funnel: not one
+    of its steps, or past its end plus the window), or are another actor's — the same objects,
+    so a session redraws nothing — and every answer equals a fresh catalog's. An event inside
+    what they read makes them compute again."""
+    from opdash.app import first_page_views
+    from opdash.spec import default_spec
+    from tests.servers import append_lines, copy_demo
+
+    folder = copy_demo(tmp_path / "demo")
+    catalog = opdash.open(folder)
+    live = folder / "events" / "live.jsonl"
+
+    def answers(filters: Filters, on=catalog) -> list:
+        return [view.cached_data() for view in first_page_views(on, default_spec(), filters)]
+
+    def kept_after(event: dict, filters: Filters) -> list[bool]:
+        before = answers(filters)
+        append_lines(live, event)
+        assert catalog.refresh().events_added == 1
+        after = answers(filters)
+        assert after == answers(filters, on=opdash.open(folder))  # the truth, read fresh
+        return [a is b for a, b in zip(after, before, strict=True)]
+
+    pinned, now = Filters(end=date(2026, 11, 19)), datetime.now(UTC)
+    actor = Filters.choices(catalog)[0][0]
+    by_actor = Filters(end=date(2026, 11, 19), actors=[actor])
+    # Today, goals, funnel: a step of the funnel, now: inside the funnel's 14-day window
+    assert kept_after(ev("n1", "signal.created", now), pinned) == [True, True, False]
+    assert kept_after(ev("n2", "heartbeat.tick", now), pinned) == [True, True, True]
+    # on the pinned day: all three read it, unless it is another actor's
+    assert kept_after(ev("n3", "signal.created", T_PINNED, actor={"id": "zz"}), by_actor) == [
+        True,  # Today reads the chosen actor only
+        False,  # goals read every actor
+        True,
+    ]
+    assert kept_after(ev("n4", "signal.created", T_PINNED), pinned) == [False, False, False]
+
+
+T_PINNED = datetime(2026, 11, 19, 8, tzinfo=UTC)

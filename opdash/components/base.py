@@ -22,6 +22,7 @@ import panel as pn
 import param
 from panel.viewable import Viewer
 
+from opdash.catalog import Reads
 from opdash.components.filters import FILTER_NAMES, Filters
 from opdash.components.morph import morph
 
@@ -97,6 +98,7 @@ class CatalogView(Viewer):
         super().__init__(catalog=catalog, filters=filters or Filters(), **params)
         self._holder: pn.Column | None = None
         self._generation = 0
+        self._drawn: Any = _NOTHING  # the answer on the page (a redraw of the same is skipped)
         if self.uses_filters:
             self.filters.param.watch(self._filters_changed, list(self.uses_filters))
 
@@ -106,6 +108,12 @@ class CatalogView(Viewer):
 
     def draw(self, data: Any) -> Any:
         raise NotImplementedError
+
+    def reads(self) -> Reads | None:
+        """What the answer depends on, when a view can say (see ``Catalog.cached``): a refresh
+        that changed none of it keeps the answer and spares the redraw. None: every refresh
+        recomputes it."""
+        return None
 
     def key(self) -> Hashable:
         """The question ``data()`` answers, as a hashable value (without the data version)."""
@@ -123,7 +131,7 @@ class CatalogView(Viewer):
     # -- shared machinery ------------------------------------------------------------------
     def cached_data(self) -> Any:
         """``data()``, computed once per (key, data version) across every session."""
-        return self.catalog.cached(self.key(), self.data)
+        return self.catalog.cached(self.key(), self.data, reads=self.reads())
 
     def _filters_changed(self, *_events: Any) -> None:
         self.param.trigger("filters")
@@ -154,12 +162,12 @@ class CatalogView(Viewer):
             self._show(guarded(self.title, lambda: self.draw(self.cached_data())))
             return
         try:
-            known, data = self.catalog.peek(self.key())
+            known, data = self.catalog.peek(self.key(), reads=self.reads())
         except Exception as exc:  # noqa: BLE001  (a bad parameter fails its key: show why)
             self._show(error_card(self.title, exc))
             return
         if known and (first or pn.state.loaded):
-            self._show(guarded(self.title, lambda: self.draw(data)))
+            self._show_answer(data)
             return
         self._holder.loading = True
         pn.state.execute(partial(self._redraw_async, self._generation))
@@ -176,8 +184,18 @@ class CatalogView(Viewer):
         if generation != self._generation:
             return  # a newer request is on its way and owns the spinner
         if view is None:
-            view = guarded(self.title, lambda: self.draw(data))
-        self._show(view)
+            self._show_answer(data)
+        else:
+            self._drawn = _NOTHING
+            self._show(view)
+
+    def _show_answer(self, data: Any) -> None:
+        """Draw ``data`` unless it is the answer already drawn (an answer a refresh kept)."""
+        if data is self._drawn:
+            self._holder.loading = False
+            return
+        self._drawn = data
+        self._show(guarded(self.title, lambda: self.draw(data)))
 
     def _show(self, view: Any) -> None:
         """Put ``view`` on the page, updating the drawn one in place where the shapes match."""
@@ -199,6 +217,9 @@ async def _page_loaded() -> None:
     done = asyncio.get_running_loop().create_future()
     pn.state.onload(lambda: done.done() or done.set_result(None))
     await done
+
+
+_NOTHING = object()
 
 
 def _hashable(value: Any) -> Hashable:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
 import panel as pn
 import param
 
+from opdash.catalog import Reads
 from opdash.components.base import CatalogView, empty_card, guarded
 from opdash.components.filters import text_options
 from opdash.components.tables import plain_table
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
 from opdash.metrics.scope import scoped
 from opdash.metrics.today import default_steps
-from opdash.timeutil import format_seconds
+from opdash.timeutil import format_seconds, parse_duration
 
 CSS = """
 .opdash-funnel { display: flex; flex-direction: column; gap: 6px; padding: 4px 10px 10px; }
@@ -62,6 +64,19 @@ class FunnelView(CatalogView):
         super().__init__(catalog=catalog, filters=filters, **params)
         if not self.steps and catalog is not None:
             self.steps = default_steps(catalog.event_types())
+
+    def reads(self) -> Reads:
+        """The funnel reads its steps' events (a strict one every type, for what lies between),
+        of the chosen actors, and with a last day shown none at or after its end plus the window
+        (a chain starts before the end and finishes within the window). A refresh that brought
+        none of those keeps the answer."""
+        until = self.filters.scope().until
+        window = timedelta(seconds=parse_duration(self.window))
+        return Reads(
+            horizon=None if until is None else until + window - timedelta(microseconds=1),
+            event_types=None if self.order == "strict" else frozenset(self.steps),
+            actors=frozenset(self.filters.actors) or None,
+        )
 
     def data(self) -> FunnelResult:
         """The funnel for the current parameters and filters (no drawing)."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import panel as pn
 
+from opdash.catalog import Reads
 from opdash.components.base import CatalogView
 from opdash.metrics.goals import DEFAULT_BY, GOALS_FILE, GoalsResult, GoalStatus, goals
 
@@ -78,6 +79,10 @@ class GoalProgress(CatalogView):
     title = "Goals"
     uses_filters = ("end", "zone")
     uses_now = True
+
+    def reads(self) -> Reads:
+        """Events up to the moment read, and goals.yaml (see ``TodayStrip.reads``)."""
+        return Reads(frozenset({"settings"}), horizon=self.filters.as_of())
 
     def data(self) -> GoalsResult:
         """The goals of ``goals.yaml`` evaluated at the page's moment (UsageError if invalid)."""

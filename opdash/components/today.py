@@ -17,6 +17,7 @@ from typing import Any
 import panel as pn
 
 from opdash import calendar
+from opdash.catalog import Reads
 from opdash.components.base import CatalogView
 from opdash.metrics.scope import scoped
 from opdash.metrics.today import TodayResult, today
@@ -90,6 +91,16 @@ class TodayStrip(CatalogView):
     title = "Today"
     uses_filters = ("end", "zone", "actors", "run", "workflow")
     uses_now = True
+
+    def reads(self) -> Reads:
+        """Events up to the moment read, of the chosen actors; alerts and runs: a refresh that
+        only brought newer events (a live exporter, the page pinned to an earlier day) or other
+        actors' keeps the answer."""
+        return Reads(
+            frozenset({"alerts", "runs"}),
+            horizon=self.filters.as_of(),
+            actors=frozenset(self.filters.actors) or None,
+        )
 
     def data(self) -> TodayResult:
         """Today's answer for the current filters (no drawing)."""
