@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import threading
+from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
 
@@ -354,11 +355,15 @@ def refresh_and_warm(catalog: Catalog, spec: DashboardSpec | None = None) -> Non
     """Read what changed, then compute what every session asks for first (header counts,
     filter choices) here on the worker thread rather than on the event loop."""
     catalog.refresh()
-    warm(catalog, spec)
+    warm(catalog, spec, only_read=True)
 
 
 def warm(
-    catalog: Catalog, spec: DashboardSpec | None = None, *, filter_shapes: bool = False
+    catalog: Catalog,
+    spec: DashboardSpec | None = None,
+    *,
+    filter_shapes: bool = False,
+    only_read: bool = False,
 ) -> None:
     """Compute what a new session asks for first, so opening the dashboard is a cache hit:
     header counts, filter choices and the first page with no filters. Today's answer moves
@@ -367,6 +372,10 @@ def warm(
     ``filter_shapes`` (once, at start): also the first page for the most frequent actor, which
     compiles the queries of the actor-filtered shapes (``opdash.templates``; compiled queries
     outlive data versions), so an operator's first actor choice only runs queries.
+
+    ``only_read`` (after each refresh): a view is warmed again only if its last warmed answer
+    was asked for since — with a live exporter every refresh is a new version, and computing
+    the whole folder's funnel every interval for nobody is most of the server's work.
     """
     spec = spec or default_spec()
     actors, _types, _runs = Filters.choices(catalog)
@@ -375,12 +384,20 @@ def warm(
     filter_sets = [Filters()]
     if filter_shapes and actors:
         filter_sets.append(Filters(actors=actors[:1]))
+    warmed = _WARMED.setdefault(catalog, {})
     for filters in filter_sets:
-        for view in first_page_views(catalog, spec, filters):
+        for slot, view in enumerate(first_page_views(catalog, spec, filters)):
+            before = warmed.get((bool(filters.actors), slot))
+            if only_read and before is not None and not catalog.was_read(before):
+                continue
             try:
+                warmed[(bool(filters.actors), slot)] = view.key()
                 view.cached_data()
             except Exception:  # noqa: BLE001  (the session shows the error card; keep warming)
                 logging.getLogger("opdash").debug("warming %s failed", view.title, exc_info=True)
+
+
+_WARMED: dict[Catalog, dict[tuple, Hashable]] = {}  # (filters, place on the page) -> key warmed
 
 
 def schedule_refresh(catalog, seconds: int, spec: DashboardSpec | None = None) -> None:

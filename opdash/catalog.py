@@ -463,6 +463,10 @@ class Catalog:
             self.fetchall(f"DROP TABLE IF EXISTS {stale_name}")
         return name
 
+    def was_read(self, key: Hashable) -> bool:
+        """Whether the answer kept for ``key`` was asked for after it was computed."""
+        return self._results.was_read(key)
+
     def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
         """``(True, result)`` when ``key`` is answered for the current version, else
         ``(False, None)``: never computes and never waits, so the event loop may ask."""
@@ -1140,6 +1144,13 @@ class CatalogAsOf:
         return getattr(self._catalog, name)
 
 
+@dataclass
+class _Entry:
+    version: int
+    future: Future
+    read: bool = False  # asked for again after it was computed
+
+
 class ResultCache:
     """Results by key, each with the data version it answers, least recently used dropped first.
 
@@ -1151,7 +1162,7 @@ class ResultCache:
     def __init__(self, size: int = RESULT_CACHE_SIZE) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, tuple[int, Future]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
 
     def get(
         self,
@@ -1165,7 +1176,7 @@ class ResultCache:
             owner = future is None
             if owner:
                 future = Future()
-                self._entries[key] = (version, future)
+                self._entries[key] = _Entry(version, future)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self.size:
                     self._entries.popitem(last=False)
@@ -1174,7 +1185,8 @@ class ResultCache:
                 future.set_result(compute())
             except BaseException as exc:
                 with self._lock:
-                    if self._entries.get(key, (None, None))[1] is future:
+                    entry = self._entries.get(key)
+                    if entry is not None and entry.future is future:
                         del self._entries[key]
                 future.set_exception(exc)
         return future.result()
@@ -1188,17 +1200,25 @@ class ResultCache:
         entry = self._entries.get(key)
         if entry is None:
             return None
-        found, future = entry
-        if found < version:
-            if carry is None or not future.done() or future.exception() or not carry(found):
+        future = entry.future
+        if entry.version < version:
+            if carry is None or not future.done() or future.exception() or not carry(entry.version):
                 return None
-            self._entries[key] = (version, future)
+            entry.version = version
+        entry.read = True
         self._entries.move_to_end(key)
         return future
 
+    def was_read(self, key: Hashable) -> bool:
+        """Whether the answer kept for ``key`` was asked for again after it was computed."""
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry is not None and entry.read
+
     def forget(self, key: Hashable, version: int) -> None:
         with self._lock:
-            if self._entries.get(key, (None, None))[0] == version:
+            entry = self._entries.get(key)
+            if entry is not None and entry.version == version:
                 del self._entries[key]
 
     def peek(

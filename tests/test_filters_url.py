@@ -292,3 +292,34 @@ def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
 
 
 T_PINNED = datetime(2026, 11, 19, 8, tzinfo=UTC)
+
+
+def test_after_a_refresh_only_answers_someone_read_are_warmed_again(tmp_path, monkeypatch) -> None:
+    """Each refresh warms the first page again only where its last warmed answer was asked for
+    since: a folder with a live exporter and nobody watching costs no queries per interval."""
+    from opdash.app import first_page_views, refresh_and_warm, warm
+    from opdash.spec import default_spec
+    from tests.servers import append_lines, copy_demo
+
+    folder = copy_demo(tmp_path / "demo")
+    catalog = opdash.open(folder)
+    computed: list[str] = []
+    for view in first_page_views(catalog, default_spec(), Filters()):
+        real = type(view).data
+        monkeypatch.setattr(
+            type(view), "data", lambda self, real=real: computed.append(self.title) or real(self)
+        )
+
+    def refreshed_after(event_id: str) -> list[str]:
+        append_lines(folder / "events" / "live.jsonl", ev(event_id, "signal.created", T_PINNED))
+        computed.clear()
+        refresh_and_warm(catalog)
+        return sorted(computed)
+
+    warm(catalog)  # at start
+    assert refreshed_after("w1") == []  # nobody asked for the warmed answers
+    for view in first_page_views(catalog, default_spec(), Filters()):
+        view.cached_data()  # a session opens the page (computes)...
+        view.cached_data()  # ...and another reads what it computed
+    assert refreshed_after("w2") == ["Funnel", "Goals", "Today"]
+    assert refreshed_after("w3") == []  # the answers warmed for w2 were not read
