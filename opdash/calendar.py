@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opdash.errors import UsageError, did_you_mean
+from opdash.timeutil import FIRST_YEAR, LAST_YEAR
 
 PERIODS = ("hour", "day", "week", "month", "quarter")
 MAX_BUCKETS = 100_000
@@ -106,7 +107,11 @@ def buckets(since: datetime, until: datetime, period: str, tz: ZoneInfo) -> list
     while start.astimezone(UTC) < until:  # in UTC: Python compares one zone's times by wall clock
         out.append(start)
         if len(out) > MAX_BUCKETS:
-            raise UsageError(f"the range asks for more than {MAX_BUCKETS:,} {period} buckets")
+            raise UsageError(
+                f"the range from {since:%Y-%m-%d} to {until:%Y-%m-%d} asks for more than "
+                f"{MAX_BUCKETS:,} {period} buckets: narrow --since/--until or pick a longer "
+                "interval"
+            )
         start = next_period(start, period, tz)
     return out
 
@@ -122,14 +127,22 @@ def local_bound(text: str | datetime | date | None, tz: ZoneInfo, *, name: str) 
     else:
         raw = str(text).strip()
         try:
-            if len(raw) == 10:
-                return local_midnight(date.fromisoformat(raw), tz)
-            value = datetime.fromisoformat(raw.replace("z", "Z"))
+            value = (
+                date.fromisoformat(raw)
+                if len(raw) == 10
+                else datetime.fromisoformat(raw.replace("z", "Z"))
+            )
         except ValueError:
             raise UsageError(
                 f"bad {name} '{text}': use a date such as 2026-11-20 or a time such as "
                 "2026-11-20T09:00:00+01:00"
             ) from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise UsageError(
+            f"bad {name} '{text}': give a time between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
+    if not isinstance(value, datetime):
+        return local_midnight(value, tz)
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz).astimezone(UTC).astimezone(tz)
     return value

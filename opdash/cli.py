@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad option in one line (no usage dump) with exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,13 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def one_line(message: str) -> str:
+    """An error message on one line: line breaks a value held are written as \\n."""
+    return str(message).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for arg in argv:  # argparse drops '--' given as `--option=--` (CPython gh-109475)
+        if arg.startswith("--") and arg.endswith("=--"):
+            print(f"opdash: error: argument {arg[:-3]}: '--' is not a value", file=sys.stderr)
+            return EXIT_USAGE
     args = build_parser().parse_args(argv)
     module = _module(dict((n, m) for n, m, _ in COMMANDS)[args.command])
     try:
         return module.run(args) or 0
     except (UsageError, FileExistsError) as exc:
-        print(f"opdash {args.command}: error: {exc}", file=sys.stderr)
+        print(f"opdash {args.command}: error: {one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130

@@ -183,6 +183,22 @@ def outside_artifacts(root: str | Path, path: str | Path, option: str) -> Path:
     return target
 
 
+def writable_file(path: str | Path, option: str) -> Path:
+    """``path`` when a file can be written there (checked before any work is done), else a
+    UsageError naming ``option``: a folder, a parent that is missing or not a folder, a name
+    too long."""
+    target = Path(path)
+    try:
+        if target.is_dir():
+            raise UsageError(f"{option} {path} is a folder; give a file name")
+        if not target.parent.is_dir():
+            raise UsageError(f"{option} {path}: the folder {target.parent} does not exist")
+        target.exists()
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: {exc.strerror or exc}") from None
+    return target
+
+
 def inside_folder(root: str | Path, source: str) -> Path:
     """The file ``source`` names relative to the artifact folder ``root``, symlinks resolved;
     a UsageError when it is absolute or leads out of the folder."""

@@ -22,6 +22,8 @@ def check_port_free(address: str, port: int) -> None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((address, port))
+        except (TypeError, UnicodeError):  # a name IDNA cannot encode
+            raise UsageError(f"cannot listen on '{address}': not a valid address") from None
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UsageError(

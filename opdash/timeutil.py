@@ -29,6 +29,8 @@ def parse_duration(text: str | int | float, *, name: str = "window") -> int:
             seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds <= 0:
         raise UsageError(f"bad {name} '{text}': it must be longer than zero")
+    if seconds > MAX_DURATION_S:
+        raise UsageError(f"bad {name} '{text}': it must be at most 100 years")
     return seconds
 
 
@@ -59,7 +61,18 @@ def parse_instant(text: str | datetime | date | None, *, name: str = "time") -> 
             ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise UsageError(
+            f"bad {name} '{text}': give a time between the years {FIRST_YEAR} and {LAST_YEAR}"
+        )
     return value.astimezone(UTC)
+
+
+#: The years a time given on the command line, in a spec or goals.yaml may name: periods and
+#: windows around it must stay inside the calendar.
+FIRST_YEAR, LAST_YEAR = 1000, 9000
+#: The longest duration (a window, a staleness threshold): 100 years.
+MAX_DURATION_S = 100 * 366 * 86_400
 
 
 def to_micros(value: datetime) -> int:

@@ -96,6 +96,10 @@ def _loader_class():
                 self.depth -= 1
 
         def construct_mapping(self, node, deep=False):
+            if not isinstance(node, yaml.MappingNode):  # `!!map x`, `!!set [a]`
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"expected a mapping, found a {node.id}", node.start_mark
+                )
             seen: set[str] = set()
             for key_node, _ in node.value:
                 if isinstance(key_node, yaml.ScalarNode):
@@ -113,10 +117,11 @@ def parse_yaml(text: str, *, what: str = "the file") -> YamlDocument:
 
     if len(text) > MAX_BYTES:
         raise YamlProblem(f"{what} is larger than {MAX_BYTES:,} characters")
-    loader = _loader_class()(text)
+    loader = None
     try:
+        loader = _loader_class()(text)
         node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
+        data = _constructed(loader, node) if node is not None else None
     except _Refused as exc:
         raise YamlProblem(
             f"{exc.problem} ({what} must be plain YAML; this also stops a 'YAML bomb')",
@@ -130,11 +135,63 @@ def parse_yaml(text: str, *, what: str = "the file") -> YamlDocument:
         if exc.context and exc.context_mark and exc.problem_mark:
             text += f" ({exc.context} started at line {exc.context_mark.line + 1})"
         raise YamlProblem(text, mark.line + 1 if mark else None) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, U+FFFE…)
+        raise YamlProblem(
+            f"not valid YAML: the character U+{exc.character:04X} is not allowed",
+            text.count("\n", 0, exc.position) + 1,
+        ) from None
     except yaml.YAMLError as exc:
-        raise YamlProblem(f"not valid YAML: {exc}") from None
+        raise YamlProblem(f"not valid YAML: {str(exc).strip().splitlines()[0]}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return YamlDocument(data, node)
+
+
+def _constructed(loader, node) -> Any:
+    """The document's data. A scalar YAML reads as a date or a number that is none (a date like
+    2026-13-45, ``!!int x``) is a problem on its own line, not a crash."""
+    import yaml
+
+    try:
+        return loader.construct_document(node)
+    except (ValueError, TypeError, AttributeError, OverflowError) as exc:
+        bad = _first_unreadable_scalar(loader, node)
+        line = bad.start_mark.line + 1 if bad is not None else None
+        shown = f" '{bad.value[:40]}'" if bad is not None else ""
+        raise YamlProblem(
+            f"not valid YAML: the value{shown} cannot be read as a {_kind(bad)} "
+            "(quote it to keep it as text)",
+            line,
+        ) from exc
+    except RecursionError:
+        raise yaml.YAMLError("nested too deeply") from None
+
+
+def _first_unreadable_scalar(loader, node):
+    import yaml
+
+    stack = [node]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, yaml.ScalarNode):
+            try:
+                loader.construct_object(item, deep=True)
+            except Exception:  # noqa: BLE001  (finding which scalar fails, whatever it raises)
+                return item
+        elif isinstance(item, yaml.SequenceNode):
+            stack.extend(item.value)
+        elif isinstance(item, yaml.MappingNode):
+            for key, value in item.value:
+                stack.extend([key, value])
+    return None
+
+
+def _kind(node) -> str:
+    tag = (getattr(node, "tag", "") or "").rsplit(":", 1)[-1]
+    return {"timestamp": "date", "int": "number", "float": "number", "bool": "yes/no"}.get(
+        tag, "value"
+    )
 
 
 def read_text(path, *, what: str) -> str:

@@ -22,17 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from opdash.audit import audit, markdown
-    from opdash.contract import outside_artifacts
+    from opdash.contract import outside_artifacts, writable_file
+    from opdash.errors import UsageError
     from opdash.jsontext import dumps
 
     login = access(args).setting
     root = Path(args.dir).resolve()
-    outside_artifacts(root, args.out_json, "--out-json")
-    outside_artifacts(root, args.out_markdown, "--out-markdown")
+    for path, option in ((args.out_json, "--out-json"), (args.out_markdown, "--out-markdown")):
+        outside_artifacts(root, path, option)
+        writable_file(path, option)
     result = audit(
         lambda: open_folder(args), root, address=args.address, port=args.port, login=login
     )
-    args.out_json.write_text(dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    args.out_markdown.write_text(markdown(result), encoding="utf-8")
+    try:
+        args.out_json.write_text(dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        args.out_markdown.write_text(markdown(result), encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {exc.filename}: {exc.strerror or exc}") from None
     print(f"wrote {args.out_json} and {args.out_markdown}")
     return 0 if result.artifact_folder_unchanged else 1

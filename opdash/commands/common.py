@@ -12,13 +12,35 @@ from pathlib import Path
 from typing import Any
 
 
-def folder(value: str) -> Path:
-    path = Path(value).expanduser()
-    if not path.exists():
-        raise argparse.ArgumentTypeError(f"folder '{value}' does not exist")
-    if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"'{value}' is not a folder")
+def given_path(value: str, what: str) -> Path:
+    """``value`` as a path, ``~`` expanded: one line naming it when it cannot be one (an
+    unknown ``~user``, a name longer than the system allows)."""
+    try:
+        path = Path(value).expanduser()
+        path.exists()
+    except (RuntimeError, OSError, ValueError) as exc:
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise argparse.ArgumentTypeError(f"{what} '{shown(value)}': {reason}") from None
     return path
+
+
+def shown(value: str) -> str:
+    """A value as an error line names it: on one line, line breaks written as \\n."""
+    return value.replace("\r", "\\r").replace("\n", "\\n")
+
+
+def folder(value: str) -> Path:
+    path = given_path(value, "folder")
+    if not path.exists():
+        raise argparse.ArgumentTypeError(f"folder '{shown(value)}' does not exist")
+    if not path.is_dir():
+        raise argparse.ArgumentTypeError(f"'{shown(value)}' is not a folder")
+    return path
+
+
+#: The largest whole number an option takes (a limit, seconds, processes): DuckDB's integers
+#: are 64-bit, and nothing sensible comes near this.
+MAX_COUNT = 10**12
 
 
 def count(value: str) -> int:
@@ -26,9 +48,11 @@ def count(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"'{shown(value)}' is not a whole number") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"'{value}' must not be negative")
+    if number > MAX_COUNT:
+        raise argparse.ArgumentTypeError(f"'{value}' is too large (at most {MAX_COUNT:,})")
     return number
 
 
@@ -64,7 +88,7 @@ def add_stale_after(parser: argparse.ArgumentParser) -> None:
 
 
 def spec_file(value: str) -> Path:
-    path = Path(value).expanduser()
+    path = given_path(value, "spec file")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"spec file '{value}' does not exist")
     return path

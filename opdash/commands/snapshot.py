@@ -7,9 +7,11 @@ alerts}.json under OUT (never inside DIR). Same artifacts and same --as-of: the 
 from __future__ import annotations
 
 import argparse
+import errno
 from pathlib import Path
 
 from opdash.commands.common import add_folder, add_stale_after, open_folder
+from opdash.errors import UsageError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -26,6 +28,15 @@ def run(args: argparse.Namespace) -> int:
     from opdash.timeutil import parse_instant
 
     as_of = parse_instant(args.as_of, name="--as-of")  # fail on a bad option before reading
-    written = write_snapshot(open_folder(args), args.out, as_of=as_of, stale_after=args.stale_after)
+    try:
+        written = write_snapshot(
+            open_folder(args), args.out, as_of=as_of, stale_after=args.stale_after
+        )
+    except (NotADirectoryError, FileNotFoundError, PermissionError) as exc:
+        raise UsageError(f"--out {args.out}: {exc.strerror or exc}") from None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise UsageError(f"--out {args.out}: {exc.strerror}") from None
     print(f"wrote {len(written.files)} files to {written.out}")
     return 0

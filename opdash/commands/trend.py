@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from opdash.commands.common import add_folder, add_json, emit, open_folder
+from opdash.commands.common import add_folder, add_json, emit, open_folder, positive
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,9 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--breakdown", default=None, metavar="PATH", help="one series per value")
     parser.add_argument(
-        "--breakdown-limit", type=int, default=10, metavar="N", help="top N values, rest in Other"
+        "--breakdown-limit", type=positive, default=10, metavar="N", help="top N values, rest in Other"
     )
-    parser.add_argument("--rolling", type=int, default=None, metavar="N", help="trailing mean")
+    parser.add_argument("--rolling", type=positive, default=None, metavar="N", help="trailing mean")
     parser.add_argument("--compare", default=None, metavar="previous", help="previous period")
     add_json(parser)
 

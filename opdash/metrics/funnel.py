@@ -361,7 +361,14 @@ def parse_steps(steps: list[str] | tuple[str, ...] | str) -> list[str]:
         raise UsageError(
             f"bad steps '{','.join(map(str, items))}': give event types separated by commas"
         )
+    if len(cleaned) > MAX_STEPS:
+        raise UsageError(f"a funnel has at most {MAX_STEPS} steps; {len(cleaned)} were given")
     return cleaned
+
+
+#: More steps make a query deep enough to overflow the SQL compiler's recursion (45 did), and
+#: no operator loop has them (goals.yaml has the same bound).
+MAX_STEPS = 20
 
 
 def _parse_ttc(value: str | tuple[int, int], steps: list[str]) -> tuple[int, int]:

@@ -150,7 +150,10 @@ class GoalsResult:
 
 def load_goals(path: str | os.PathLike[str]) -> list[Goal]:
     """The goals of a YAML file, validated; a UsageError names the file, the goal and the problem."""
-    path = Path(path).expanduser()
+    try:
+        path = Path(path).expanduser()
+    except RuntimeError as exc:  # ~someone who is not a user here
+        raise UsageError(f"goals file '{path}': {exc}") from None
     try:
         text = read_text(path, what="goals file")
     except YamlProblem as exc:
