@@ -30,7 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--breakdown", default=None, metavar="PATH", help="one series per value")
     parser.add_argument(
-        "--breakdown-limit", type=positive, default=10, metavar="N", help="top N values, rest in Other"
+        "--breakdown-limit",
+        type=positive,
+        default=10,
+        metavar="N",
+        help="top N values, rest in Other",
     )
     parser.add_argument("--rolling", type=positive, default=None, metavar="N", help="trailing mean")
     parser.add_argument("--compare", default=None, metavar="previous", help="previous period")
