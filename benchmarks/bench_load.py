@@ -232,13 +232,14 @@ class LoadServer(Server):
 
     refresh: int = 10
     log_path: Path | None = None
+    num_procs: int = 1
 
     def start(self) -> LoadServer:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         self.log = open(self.log_path, "w+")  # noqa: SIM115  (closed in stop())
         cmd = [sys.executable, "-m", "opdash.cli", "serve", str(self.folder), "--port", str(port)]
-        cmd += ["--refresh", str(self.refresh)]
+        cmd += ["--refresh", str(self.refresh), "--num-procs", str(self.num_procs)]
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "BOKEH_PY_LOG_LEVEL": "debug"}
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
@@ -1076,6 +1077,7 @@ async def run(args: argparse.Namespace, folder: Path, workdir: Path) -> dict:
         folder,
         timeout=args.give_up,
         refresh=args.refresh,
+        num_procs=args.num_procs,
         log_path=args.server_log or workdir / "server.log",
     )
     monitor = writer = probe = None
@@ -1500,6 +1502,9 @@ def main(argv: list[str] | None = None) -> None:
         help="seconds between a change's answer and the next change (uniform)",
     )
     parser.add_argument("--ramp", type=float, default=0.3, help="seconds between session opens")
+    parser.add_argument(
+        "--num-procs", type=int, default=1, help="opdash serve --num-procs (serving processes)"
+    )
     parser.add_argument("--timeout", type=float, default=30, help="a slower step is an error")
     parser.add_argument(
         "--give-up", type=float, default=180, help="reconnect after a step this slow"
