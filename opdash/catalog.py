@@ -161,6 +161,14 @@ def _apart(changed: frozenset[str] | None, read: frozenset[str] | None) -> bool:
     return changed is not None and read is not None and not changed & read
 
 
+#: The tables besides events a file of each kind puts rows in (what leaves when it leaves).
+_HOLDS = {
+    FileKind.RUN_META: frozenset({"runs"}),
+    FileKind.RUN_ALERTS: frozenset({"alerts", "quarantine"}),
+}
+_EVENT_FILE_HOLDS = frozenset({"quarantine", "duplicates"})
+_EVENT_KINDS = (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.JSON, FileKind.PARQUET)
+
 #: A change to events at no particular time: every answer reading events is recomputed.
 ANY_TIME = datetime.min.replace(tzinfo=UTC)
 CHANGES_KEPT = 256
@@ -604,8 +612,8 @@ class Catalog:
                 )
                 if moved
             }
-            if batch.forget:  # what left may have been anything
-                tables |= {"quarantine", "duplicates", "runs", "alerts"}
+            for artifact in batch.forget:  # what left may have been any of what it held
+                tables |= _HOLDS.get(artifact.kind, _EVENT_FILE_HOLDS)
             self._commit(Change(self.version + 1, frozenset(tables), *events))
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
@@ -829,7 +837,7 @@ class Catalog:
         """Which events this refresh may change: (from when, of which types, by which actors)
         — everything when files leave or in-place parquet files arrive, nothing when no event
         was read."""
-        if batch.forget or fast or not self.version:
+        if fast or not self.version or any(a.kind in _EVENT_KINDS for a in batch.forget):
             return (ANY_TIME, None, None)
         if not staged:
             return (None, None, None)

@@ -8,6 +8,7 @@ compute each question once per data version and never keep a failure.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, date, datetime
@@ -289,6 +290,13 @@ def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
         True,
     ]
     assert kept_after(ev("n4", "signal.created", T_PINNED), pinned) == [False, False, False]
+    # a live run's heartbeat (its run.json rewritten) moves none of them
+    before = answers(pinned)
+    run_json = next((folder / "runs").glob("*/run.json"))
+    meta = json.loads(run_json.read_text())
+    run_json.write_text(json.dumps({**meta, "heartbeat_at": now.isoformat()}))
+    assert catalog.refresh().files_read == 1
+    assert all(a is b for a, b in zip(answers(pinned), before, strict=True))
 
 
 T_PINNED = datetime(2026, 11, 19, 8, tzinfo=UTC)

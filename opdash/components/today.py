@@ -93,11 +93,11 @@ class TodayStrip(CatalogView):
     uses_now = True
 
     def reads(self) -> Reads:
-        """Events up to the moment read, of the chosen actors; alerts and runs: a refresh that
-        only brought newer events (a live exporter, the page pinned to an earlier day) or other
-        actors' keeps the answer."""
+        """Events up to the moment read, of the chosen actors, and alerts (not runs: a live
+        run's heartbeat does not move Today): a refresh that only brought newer events (a live
+        exporter, the page pinned to an earlier day) or other actors' keeps the answer."""
         return Reads(
-            frozenset({"alerts", "runs"}),
+            frozenset({"alerts"}),
             horizon=self.filters.as_of(),
             actors=frozenset(self.filters.actors) or None,
         )
