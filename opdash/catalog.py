@@ -362,9 +362,10 @@ class Catalog:
     def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
         """``compute()`` once per (``key``, data version), shared by every session and thread.
 
-        Results must be immutable (the metrics return frozen dataclasses). A result computed
-        while a refresh lands is kept under the version it started from, so it is never served
-        as newer than it is.
+        Results must be immutable (the metrics return frozen dataclasses). A result whose
+        queries straddled a refresh's commit is computed again (see ``_one_version``): it may
+        then be newer than the version it is filed under, never older or mixed. With ``reads``,
+        an answer of an older version is served when no refresh since changed what it reads.
         """
         return self._results.get(
             key, self.version, lambda: self._one_version(compute), self._carry(reads)
