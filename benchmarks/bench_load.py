@@ -100,7 +100,6 @@ import random
 import re
 import signal
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -118,13 +117,12 @@ from bench_ui import (  # noqa: E402
     BenchError,
     Server,
     fmt_ms,
-    free_port,
     machine,
     pct,
     source_state,
     summary,
 )
-from synthetic import write_folder  # noqa: E402
+from synthetic import STEPS, write_folder  # noqa: E402
 
 # Targets of the issue.
 TARGET_P95_MS = 1500
@@ -133,14 +131,7 @@ TARGET_SOAK_GROWTH_MB = 50
 
 WRITER_FILE = "live-writer.jsonl"
 WRITER_ACTOR = "load-writer"
-WRITER_TYPES = (
-    "signal.created",
-    "candidate.created",
-    "trade.plan.created",
-    "trade.executed",
-    "trade.closed",
-    "coach.analysis.generated",
-)
+WRITER_TYPES = STEPS  # the loop's steps, as the synthetic events have them
 # Bokeh's defaults (bokeh.server.tornado): opdash serve passes neither.
 UNUSED_SESSION_LIFETIME_S = 15
 CHECK_UNUSED_SESSIONS_S = 17
@@ -234,35 +225,14 @@ class LoadServer(Server):
     log_path: Path | None = None
     num_procs: int = 1
 
-    def start(self) -> LoadServer:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}/"
-        self.log = open(self.log_path, "w+")  # noqa: SIM115  (closed in stop())
-        cmd = [sys.executable, "-m", "opdash.cli", "serve", str(self.folder), "--port", str(port)]
-        cmd += ["--refresh", str(self.refresh), "--num-procs", str(self.num_procs)]
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "BOKEH_PY_LOG_LEVEL": "debug"}
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen(
-            cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=tempfile.gettempdir()
-        )
-        while True:
-            if self.proc.poll() is not None:
-                raise BenchError(
-                    f"opdash serve exited early ({self.proc.returncode}):\n{self.tail()}"
-                )
-            try:
-                with urllib.request.urlopen(self.url + "favicon.ico", timeout=5):
-                    break
-            except urllib.error.HTTPError:
-                break  # any HTTP answer: the server is up
-            except OSError:
-                pass
-            if time.perf_counter() - t0 > self.timeout:
-                self.stop()
-                raise BenchError(f"opdash serve did not answer within {self.timeout:.0f} s")
-            time.sleep(0.1)
-        self.startup_s = time.perf_counter() - t0
-        return self
+    def serve_args(self) -> list[str]:
+        return ["--refresh", str(self.refresh), "--num-procs", str(self.num_procs)]
+
+    def environment(self) -> dict[str, str]:
+        return {**super().environment(), "BOKEH_PY_LOG_LEVEL": "debug"}
+
+    def open_log(self):
+        return open(self.log_path, "w+")  # noqa: SIM115  (closed in stop())
 
     def usage(self) -> tuple[float, float]:
         """(RSS MB, CPU s) of the server and its children."""

@@ -359,18 +359,27 @@ class Server:
     startup_s: float = 0.0
     log: object = None
 
+    def serve_args(self) -> list[str]:
+        """Options after ``opdash serve FOLDER --port P`` (subclasses: other settings)."""
+        return ["--refresh", "0"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+    def open_log(self):
+        return tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop())
+
     def start(self) -> Server:
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
-        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  (closed in stop())
+        self.log = self.open_log()
         cmd = [sys.executable, "-m", "opdash.cli", "serve", str(self.folder), "--port", str(port)]
-        cmd += ["--refresh", "0"]
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            cmd,
+            cmd + self.serve_args(),
             stdout=self.log,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env=self.environment(),
             cwd=tempfile.gettempdir(),
         )
         # Poll a static path, not "/": a GET of the page would open a session and fill the
