@@ -387,11 +387,11 @@ def warm(
     warmed = _WARMED.setdefault(catalog, {})
     for filters in filter_sets:
         for slot, view in enumerate(first_page_views(catalog, spec, filters)):
-            before = warmed.get((bool(filters.actors), slot))
-            if only_read and before is not None and not catalog.was_read(before):
+            place = (bool(filters.actors), slot)
+            if only_read and place in warmed and not catalog.was_read(warmed[place]):
                 continue
             try:
-                warmed[(bool(filters.actors), slot)] = view.key()
+                warmed[place] = view.key()
                 view.cached_data()
             except Exception:  # noqa: BLE001  (the session shows the error card; keep warming)
                 logging.getLogger("opdash").debug("warming %s failed", view.title, exc_info=True)
@@ -451,13 +451,15 @@ def dashboard(
     spec_path: str | None = None,
     refresh_seconds: int = 10,
     stale_after: int = STALE_AFTER_SECONDS,
+    log: bool = True,
 ) -> Any:
     """The dashboard of ``folder`` over the process's shared catalog, its spec checked (spec
-    problems are logged and drawn in place of the broken tiles), warmed and refreshed every
-    ``refresh_seconds`` (0: never). Inline in Jupyter, or ``.servable()`` under ``panel serve``
-    (a notebook or this module) — both call this once per session; the catalog, the check, the
-    warming and the refresh happen once per process."""
-    catalog, report = serving_catalog(folder, spec_path, refresh_seconds)
+    problems are logged unless ``log`` is false, and drawn in place of the broken tiles), warmed
+    and refreshed every ``refresh_seconds`` (0: never). Inline in Jupyter, ``.servable()`` under
+    ``panel serve`` (a notebook or this module), or a session of ``opdash serve`` — each calls
+    this once per session; the catalog, the check, the warming and the refresh happen once per
+    process."""
+    catalog, report = serving_catalog(folder, spec_path, refresh_seconds, log=log)
     return build_app(
         catalog, spec=report.spec, refresh_seconds=refresh_seconds, stale_after=stale_after
     )

@@ -76,7 +76,7 @@ def serve(
     import panel as pn
 
     from opdash.api import Api, handlers
-    from opdash.app import build_app, checked, ensure_extensions, serving_catalog
+    from opdash.app import checked, dashboard, ensure_extensions, serving_catalog
 
     spec = str(spec_path) if spec_path else None
     catalog = shared_catalog(folder)
@@ -88,9 +88,9 @@ def serve(
         """This process's catalog (opened, warmed and refreshed on first use)."""
         return serving_catalog(folder, spec, refresh, log=False)[0]
 
-    def session():
-        return build_app(
-            process_catalog(), spec=report.spec, refresh_seconds=refresh, stale_after=stale_after
+    def session():  # (the start-up check above printed the spec's problems)
+        return dashboard(
+            folder, spec_path=spec, refresh_seconds=refresh, stale_after=stale_after, log=False
         )
 
     if num_procs != 1:

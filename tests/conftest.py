@@ -83,6 +83,33 @@ class CliRun:
     process: subprocess.CompletedProcess
 
 
+def run_clis(
+    *arglists: list[str], cwd: Path | None = None, timeout: float = 120
+) -> list[subprocess.CompletedProcess[str]]:
+    """``opdash ARGS`` for each list, as concurrent subprocesses (each start costs a second).
+    One still running after ``timeout`` (a server that should have refused to start) is killed
+    and reported with what it printed."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "opdash.cli", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=cwd,
+        )
+        for args in arglists
+    ]
+    done = []
+    for proc in procs:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate()
+        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+    return done
+
+
 def cli_in_fresh_python(args: list[str]) -> CliRun:
     """Run ``opdash ARGS`` through ``opdash.cli.main`` in a new interpreter: commands that do
     not draw must not import Panel, HoloViews or Bokeh (they cost seconds at start)."""

@@ -54,7 +54,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ev, write_lines
+from conftest import ev, run_clis, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from servers import DEMO, free_port, opdash_serve
@@ -1106,23 +1106,11 @@ def test_the_same_from_the_outside(tmp_path: Path) -> None:
     written, and none left running."""
     (tmp_path / "bomb.yaml").write_text(BOMB)
     before = sorted(tmp_path.iterdir())
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "opdash.cli", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            cwd=tmp_path,
-        )
-        for args, _named in OUTSIDE
-    ]
+    # one that is still running after the timeout served: a value that must fail did not
+    done = run_clis(*[args for args, _named in OUTSIDE], cwd=tmp_path)
     wrong = []
-    for (args, named), proc in zip(OUTSIDE, procs, strict=True):
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:  # it served: a value that must fail did not
-            proc.kill()
-            out, err = proc.communicate()
+    for (args, named), proc in zip(OUTSIDE, done, strict=True):
+        out, err = proc.stdout, proc.stderr
         lines = err.strip("\n").split("\n")
         if proc.returncode != 2 or len(lines) != 1 or named not in lines[0] or out:
             wrong.append(f"{args[0]} {args[2:]}: exit {proc.returncode}, {out=}, {err=}")
@@ -1246,17 +1234,17 @@ def follows_rule(outcome: Outcome, command: str, option: str, value: str) -> Non
 @pytest.mark.parametrize(
     "text", ["\x00", "version: 1\ntitle: a\x00b\n", "version: 1\x01\n", "\ufffe"]
 )
-def test_once_an_unprintable_character_crashes_the_spec_check(text: str) -> None:
+def test_an_unprintable_character_is_refused_by_the_spec_check(text: str) -> None:
     _spec, problems, _data = check_spec_text(text)
     assert problems and problems[0].severity == "error", [p.text() for p in problems]
 
 
-def test_once_an_unprintable_character_crashes_the_goals_check() -> None:
+def test_an_unprintable_character_is_refused_by_the_goals_check() -> None:
     _valid, problems = check_goals("goals:\n  - id: a\x00\n")
     assert problems
 
 
-def test_once_an_unprintable_character_crashes_opdash_goals(cli: Cli) -> None:
+def test_an_unprintable_character_is_refused_by_opdash_goals(cli: Cli) -> None:
     outcome = cli(["goals", str(DEMO), "--goals", "nul.yaml"])
     follows_rule(outcome, "goals", "--goals", "nul.yaml")
 
@@ -1266,35 +1254,35 @@ def test_once_an_unprintable_character_crashes_opdash_goals(cli: Cli) -> None:
     ["version: 1\ntitle: 2026-13-45\n", "version: !!int x\n", "version: 1\ntitle: 2026-02-30 25:00:00\n",
      "version: " + "9" * 5000 + "\n", "version: !!timestamp x\n"],
 )  # fmt: skip
-def test_once_a_bad_yaml_date_crashes_the_spec_check(text: str) -> None:
+def test_a_bad_yaml_date_is_refused_by_the_spec_check(text: str) -> None:
     _spec, problems, _data = check_spec_text(text)
     assert problems and problems[0].severity == "error", [p.text() for p in problems]
 
 
-def test_once_a_bad_yaml_date_crashes_the_goals_check() -> None:
+def test_a_bad_yaml_date_is_refused_by_the_goals_check() -> None:
     text = "goals:\n  - id: a\n    title: 2026-13-45\n"
     _valid, problems = check_goals(text)
     assert problems
 
 
-def test_once_a_bad_yaml_date_crashes_opdash_check(cli: Cli) -> None:
+def test_a_bad_yaml_date_is_refused_by_opdash_check(cli: Cli) -> None:
     outcome = cli(["check", str(DEMO), "--spec", "bad-date.yaml"])
     follows_rule(outcome, "check", "--spec", "bad-date.yaml")
     assert outcome.code == 1 and "bad-date.yaml" in outcome.stdout, outcome
 
 
 @pytest.mark.parametrize("text", ["version: !!set false\n", "a: !!map x\n", "a: !!set [a, b]\n"])
-def test_once_a_scalar_tagged_as_a_mapping_crashes_the_spec_check(text: str) -> None:
+def test_a_scalar_tagged_as_a_mapping_is_refused_by_the_spec_check(text: str) -> None:
     _spec, problems, _data = check_spec_text(text)
     assert problems and problems[0].severity == "error", [p.text() for p in problems]
 
 
-def test_once_a_scalar_tagged_as_a_mapping_crashes_the_goals_check() -> None:
+def test_a_scalar_tagged_as_a_mapping_is_refused_by_the_goals_check() -> None:
     _valid, problems = check_goals("goals:\n  - !!map x\n")
     assert problems
 
 
-def test_once_a_scalar_tagged_as_a_mapping_crashes_opdash_check(cli: Cli) -> None:
+def test_a_scalar_tagged_as_a_mapping_is_refused_by_opdash_check(cli: Cli) -> None:
     outcome = cli(["check", str(DEMO), "--spec", "tagged.yaml"])
     follows_rule(outcome, "check", "--spec", "tagged.yaml")
     assert outcome.code == 1 and "tagged.yaml" in outcome.stdout, outcome
@@ -1306,13 +1294,13 @@ def test_once_a_scalar_tagged_as_a_mapping_crashes_opdash_check(cli: Cli) -> Non
      ["funnel", "--steps", LOOP, "--window", "9223372036854s"],
      ["pipeline", "--steps", LOOP, "--stuck-after", HUGE + "d"]],
 )  # fmt: skip
-def test_once_a_huge_duration_crashes(cli: Cli, args: list[str]) -> None:
+def test_a_huge_duration_is_refused(cli: Cli, args: list[str]) -> None:
     command, *rest = args
     outcome = cli([command, str(DEMO), *rest])
     follows_rule(outcome, command, args[-2], args[-1])
 
 
-def test_once_a_conversion_goal_with_a_huge_window_crashes(goals_folder: Path) -> None:
+def test_a_conversion_goal_with_a_huge_window_is_refused(goals_folder: Path) -> None:
     text = (
         "goals:\n  - id: c\n    metric: conversion\n    steps: [signal.created, trade.closed]\n"
         "    target: 0.5\n    period: week\n    window: 99999999999999999999d\n"
@@ -1331,7 +1319,7 @@ def test_once_a_conversion_goal_with_a_huge_window_crashes(goals_folder: Path) -
     [["pipeline", "--steps", LOOP, "--limit", str(2**63)],
      ["trend", "--event", "trade.closed", "--breakdown", "actor.id", "--breakdown-limit", str(2**63 - 1)]],
 )  # fmt: skip
-def test_once_a_huge_limit_crashes(cli: Cli, args: list[str]) -> None:
+def test_a_huge_limit_is_refused(cli: Cli, args: list[str]) -> None:
     command, *rest = args
     outcome = cli([command, str(DEMO), *rest])
     follows_rule(outcome, command, args[-2], args[-1])
@@ -1345,7 +1333,7 @@ def test_once_a_huge_limit_crashes(cli: Cli, args: list[str]) -> None:
      ["trend", "--event", "x", "--since", "9999-12-01"],
      ["trend", "--event", "x", "--until", "9999-12-31T23:59:59Z"]],
 )  # fmt: skip
-def test_once_an_instant_at_the_edge_of_the_calendar_crashes(cli: Cli, args: list[str]) -> None:
+def test_an_instant_at_the_edge_of_the_calendar_is_refused(cli: Cli, args: list[str]) -> None:
     command, *rest = args
     outcome = cli([command, str(DEMO), *rest])
     follows_rule(outcome, command, args[-2], args[-1])
@@ -1357,7 +1345,7 @@ def test_once_an_instant_at_the_edge_of_the_calendar_crashes(cli: Cli, args: lis
      ["check", str(DEMO), "--spec", "a" * 300],
      ["snapshot", str(DEMO), "--out", "a" * 300]],
 )  # fmt: skip
-def test_once_a_path_with_a_long_name_crashes(cli: Cli, args: list[str]) -> None:
+def test_a_path_with_a_long_name_is_refused(cli: Cli, args: list[str]) -> None:
     outcome = cli(args)
     follows_rule(outcome, args[0], "DIR" if args[0] == "info" else args[-2], "a" * 300)
 
@@ -1368,29 +1356,31 @@ def test_once_a_path_with_a_long_name_crashes(cli: Cli, args: list[str]) -> None
      ["check", str(DEMO), "--spec", "~nobody-here/x.yaml"],
      ["goals", str(DEMO), "--goals", "~nobody-here/x.yaml"]],
 )  # fmt: skip
-def test_once_a_path_of_an_unknown_users_home_crashes(cli: Cli, args: list[str]) -> None:
+def test_a_path_of_an_unknown_users_home_is_refused(cli: Cli, args: list[str]) -> None:
     outcome = cli(args)
     option = "DIR" if args[0] == "info" else args[-2]
     follows_rule(outcome, args[0], option, args[-1])
 
 
 @pytest.mark.parametrize("out", ["adir", "missing/audit.json", "afile/audit.json"])
-def test_once_audit_to_an_unwritable_path_crashes(cli: Cli, out: str) -> None:
+def test_audit_to_an_unwritable_path_is_refused(cli: Cli, out: str) -> None:
     outcome = cli(["audit", str(DEMO), "--out-json", out, "--out-markdown", "audit.md"])
     follows_rule(outcome, "audit", "--out-json", out)
 
 
-def test_once_snapshot_below_a_file_crashes(cli: Cli) -> None:
+def test_snapshot_below_a_file_is_refused(cli: Cli) -> None:
     outcome = cli(["snapshot", str(DEMO), "--out", "afile/sub"])
     follows_rule(outcome, "snapshot", "--out", "afile/sub")
 
 
-def test_once_serve_on_an_address_idna_cannot_encode_crashes(cli: Cli) -> None:
+def test_serve_on_an_address_idna_cannot_encode_is_refused(cli: Cli) -> None:
     outcome = cli(["serve", str(DEMO), "--port", str(cli.port), "--address", "ü" * 70])
     follows_rule(outcome, "serve", "--address", "ü" * 70)
 
 
-def test_once_serve_on_an_address_idna_cannot_encode_prints_a_traceback(tmp_path: Path) -> None:
+def test_serve_on_an_address_idna_cannot_encode_is_one_line_from_the_outside(
+    tmp_path: Path,
+) -> None:
     """The same from the outside (it fails before serving: no server is started)."""
     done = subprocess.run(
         [sys.executable, "-m", "opdash.cli", "serve", str(DEMO), "--port", str(free_port()),
@@ -1401,12 +1391,12 @@ def test_once_serve_on_an_address_idna_cannot_encode_prints_a_traceback(tmp_path
 
 
 @pytest.mark.parametrize("option", ["--by", "--breakdown-limit"])
-def test_once_an_option_given_as_double_dash_crashes(cli: Cli, option: str) -> None:
+def test_an_option_given_as_double_dash_is_refused(cli: Cli, option: str) -> None:
     outcome = cli(["funnel", str(DEMO), "--steps", LOOP, f"{option}=--"])
     follows_rule(outcome, "funnel", option, "--")
 
 
-def test_once_a_funnel_of_many_steps_crashes(cli: Cli, tmp_path: Path) -> None:
+def test_a_funnel_of_many_steps_is_refused(cli: Cli, tmp_path: Path) -> None:
     """(On an empty folder: the query is built, and fails, before any data is read; ~7 s.
     43 steps still answer, in ~15 s.)"""
     (tmp_path / "events").mkdir()
@@ -1415,11 +1405,11 @@ def test_once_a_funnel_of_many_steps_crashes(cli: Cli, tmp_path: Path) -> None:
     follows_rule(outcome, "funnel", "--steps", steps)
 
 
-def test_once_a_value_with_a_line_break_is_reported_on_two_lines(cli: Cli) -> None:
+def test_a_value_with_a_line_break_is_reported_on_one_line(cli: Cli) -> None:
     outcome = cli(["funnel", str(DEMO), "--steps", LOOP, "--window", "14\nx"])
     follows_rule(outcome, "funnel", "--window", "14\nx")
 
 
-def test_once_too_many_buckets_does_not_name_the_option(cli: Cli) -> None:
+def test_too_many_buckets_names_the_option(cli: Cli) -> None:
     outcome = cli(["trend", str(DEMO), "--event", "x", "--since", "0001-01-01"])
     follows_rule(outcome, "trend", "--since", "0001-01-01")

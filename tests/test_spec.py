@@ -43,7 +43,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import DEMO, ev, write_lines
+from conftest import DEMO, ev, run_clis, write_lines
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -90,24 +90,6 @@ def errors_of(text: str, root: Path | None = None):
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     return run_clis(list(args))[0]
-
-
-def run_clis(*arglists: list[str]) -> list[subprocess.CompletedProcess[str]]:
-    """``opdash ARGS`` for each list, as concurrent subprocesses (each start costs a second)."""
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-m", "opdash.cli", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for args in arglists
-    ]
-    done = []
-    for proc in procs:
-        out, err = proc.communicate(timeout=120)
-        done.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
-    return done
 
 
 LOOP = [ev("e1", "signal.created"), ev("e2", "trade.closed", 60), ev("e3", "trade.closed", 120)]

@@ -20,21 +20,16 @@ def given_path(value: str, what: str) -> Path:
         path.exists()
     except (RuntimeError, OSError, ValueError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise argparse.ArgumentTypeError(f"{what} '{shown(value)}': {reason}") from None
+        raise argparse.ArgumentTypeError(f"{what} '{value}': {reason}") from None
     return path
-
-
-def shown(value: str) -> str:
-    """A value as an error line names it: on one line, line breaks written as \\n."""
-    return value.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def folder(value: str) -> Path:
     path = given_path(value, "folder")
     if not path.exists():
-        raise argparse.ArgumentTypeError(f"folder '{shown(value)}' does not exist")
+        raise argparse.ArgumentTypeError(f"folder '{value}' does not exist")
     if not path.is_dir():
-        raise argparse.ArgumentTypeError(f"'{shown(value)}' is not a folder")
+        raise argparse.ArgumentTypeError(f"'{value}' is not a folder")
     return path
 
 
@@ -48,7 +43,7 @@ def count(value: str) -> int:
     try:
         number = int(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"'{shown(value)}' is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"'{value}' is not a whole number") from None
     if number < 0:
         raise argparse.ArgumentTypeError(f"'{value}' must not be negative")
     if number > MAX_COUNT:
