@@ -39,6 +39,8 @@ RESULT_CACHE_SIZE = 512
 #: Materialized intermediate tables kept per kind (the first item of a tuple key): a funnel's
 #: chains are ~30 MB at 1M events, Today's task states and coach insights a few MB.
 MATERIALIZED_KEEP = int(os.environ.get("OPDASH_MATERIALIZED_KEEP", "6"))
+#: Seconds a retired materialized table stays readable for the questions still reading it.
+RETIRED_GRACE = 30.0
 T = TypeVar("T")
 
 
@@ -290,7 +292,9 @@ class Catalog:
         self._fast: dict[str, ParquetSource] = {}
         self._results = ResultCache()
         self._templates = Templates()
-        self._materialized: list[tuple[str, Hashable, int]] = []  # (table, key, version)
+        # table -> key, least recently asked for first; retired: (when, table, key)
+        self._materialized: OrderedDict[str, Hashable] = OrderedDict()
+        self._retired: list[tuple[float, str, Hashable]] = []
         self._materialized_lock = threading.Lock()
         self._materialized_count = 0
         self._rebuild_view()
@@ -368,7 +372,7 @@ class Catalog:
         an answer of an older version is served when no refresh since changed what it reads.
         """
         return self._results.get(
-            key, self.version, lambda: self._one_version(compute), self._carry(reads)
+            key, self.version, lambda: self._one_version(compute, reads), self._carry(reads)
         )
 
     def _carry(self, reads: Reads | None) -> Callable[[int], bool] | None:
@@ -386,17 +390,24 @@ class Catalog:
             return False  # older than the changes remembered
         return all(change.spares(reads) for change in changes)
 
-    def _one_version(self, compute: Callable[[], T]) -> T:
+    def _one_version(self, compute: Callable[[], T], reads: Reads | None = None) -> T:
         """``compute()`` on one data version. Its queries (each on its own cursor) could
         straddle a refresh's commit, seeing some tables before it and some after: such a result
-        is computed again, and that time the next commit waits for it. No session ever sees
-        half a refresh, and no computation waits for more than one commit."""
+        is computed again — unless the commit changed none of what it ``reads``, when both
+        sides give the same answer — and that time the next commit waits for it. A failure that
+        straddled a commit is tried again too (a table it read may have been replaced). No
+        session ever sees half a refresh, and no computation waits for more than one commit."""
         with self._commit_cond:
             self._commit_cond.wait_for(lambda: not self._committing)
-            commits = self._commits
-        result = compute()
-        if self._commits == commits:
-            return result
+            commits, version = self._commits, self.version
+        try:
+            result = compute()
+        except Exception:
+            if not self._straddled(commits, version, None):
+                raise
+        else:
+            if not self._straddled(commits, version, reads):
+                return result
         with self._commit_cond:
             self._commit_cond.wait_for(lambda: not self._committing)
             self._holding_off += 1
@@ -406,6 +417,15 @@ class Catalog:
             with self._commit_cond:
                 self._holding_off -= 1
                 self._commit_cond.notify_all()
+
+    def _straddled(self, commits: int, version: int, reads: Reads | None) -> bool:
+        """Whether a commit since ``commits`` (at ``version``) may have changed what a
+        computation started then ``reads`` (None: anything)."""
+        with self._commit_cond:
+            self._commit_cond.wait_for(lambda: not self._committing)
+            if self._commits == commits:
+                return False
+        return reads is None or not self.unchanged_since(version, reads)
 
     def _commit(self, change: Change) -> None:
         """Make a refresh visible at once: readers' cursors see the tables before or after."""
@@ -436,18 +456,27 @@ class Catalog:
         finally:
             cur.close()
 
-    def materialized(self, key: Hashable, sql: Callable[[], str]) -> Any:
-        """The result of the query ``sql()`` gives, computed into a table once per (``key``,
-        data version) and shared by every session and thread, as an ibis table.
+    def materialized(
+        self, key: Hashable, sql: Callable[[], str], *, reads: Reads | None = None
+    ) -> Any:
+        """The result of the query ``sql()`` gives, computed into a table once and shared by
+        every session and thread, as an ibis table.
 
         For intermediate results many questions share (a funnel's chains, whatever the date
-        range): they are computed once instead of once per question. At most
-        ``MATERIALIZED_KEEP`` of a kind (the first item of a tuple ``key``) are kept, the oldest
-        dropped first; older versions' tables are dropped when a newer one is made.
+        range): they are computed once instead of once per question. The table serves newer
+        data versions while no refresh changed what it ``reads`` (None: one version only), so a
+        live exporter's appends do not rebuild every actor's tables. At most
+        ``MATERIALIZED_KEEP`` of a kind (the first item of a tuple ``key``) are kept, the least
+        recently asked for retired first; a retired or replaced table is dropped
+        ``RETIRED_GRACE`` seconds later, so a question still reading it finishes.
         """
-        return self.ibis.table(
-            self.cached(("materialized", key), lambda: self._materialize(key, sql()))
+        name = self.cached(
+            ("materialized", key), lambda: self._materialize(key, sql()), reads=reads
         )
+        with self._materialized_lock:
+            if name in self._materialized:
+                self._materialized.move_to_end(name)
+        return self.ibis.table(name)
 
     def _materialize(self, key: Hashable, sql: str) -> str:
         with self._materialized_lock:
@@ -460,17 +489,26 @@ class Catalog:
             cur.close()
         with self._materialized_lock:
             kept = self._materialized
-            kept.append((name, key, self.version))
-            stale = [entry for entry in kept if entry[2] < self.version - 1]
-            kept[:] = [entry for entry in kept if entry not in stale]
-            same_kind = [entry for entry in kept if _kind(entry[1]) == _kind(key)]
-            for entry in same_kind[: max(0, len(same_kind) - MATERIALIZED_KEEP)]:
-                kept.remove(entry)
-                stale.append(entry)
-        for stale_name, stale_key, stale_version in stale:
-            self._results.forget(("materialized", stale_key), stale_version)
-            self.fetchall(f"DROP TABLE IF EXISTS {stale_name}")
+            replaced = [old for old, old_key in kept.items() if old_key == key]
+            kept[name] = key
+            same_kind = [old for old, old_key in kept.items() if _kind(old_key) == _kind(key)]
+            surplus = same_kind[: max(0, len(same_kind) - MATERIALIZED_KEEP)]
+            now = time.monotonic()
+            retiring = [(old, kept.pop(old)) for old in dict.fromkeys(replaced + surplus)]
+            self._retired += [(now, old, old_key) for old, old_key in retiring]
+        for old, old_key in retiring:  # no new question gets it; those reading it finish
+            self._results.forget(("materialized", old_key), old)
+        self._drop_retired()
         return name
+
+    def _drop_retired(self) -> None:
+        """Drop the tables retired more than ``RETIRED_GRACE`` seconds ago."""
+        with self._materialized_lock:
+            due = time.monotonic() - RETIRED_GRACE
+            gone = [entry for entry in self._retired if entry[0] <= due]
+            self._retired[:] = [entry for entry in self._retired if entry[0] > due]
+        for _at, name, _key in gone:
+            self.fetchall(f"DROP TABLE IF EXISTS {name}")
 
     def was_read(self, key: Hashable) -> bool:
         """Whether the answer kept for ``key`` was asked for after it was computed."""
@@ -1224,10 +1262,13 @@ class ResultCache:
             entry = self._entries.get(key)
             return entry is not None and entry.read
 
-    def forget(self, key: Hashable, version: int) -> None:
+    def forget(self, key: Hashable, result: Any) -> None:
+        """Forget ``key`` if its answer is ``result`` (not a newer answer filed since)."""
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None and entry.version == version:
+            future = None if entry is None else entry.future
+            done = future is not None and future.done() and not future.exception()
+            if done and future.result() == result:
                 del self._entries[key]
 
     def peek(

@@ -557,10 +557,13 @@ def test_an_edited_goals_file_is_a_new_version(folder: Path) -> None:
     assert cat.stats().events == 1
 
 
-def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, monkeypatch) -> None:
+def test_materialized_tables_are_shared_bounded_and_dropped_after_a_grace(
+    folder: Path, monkeypatch
+) -> None:
     import opdash.catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "MATERIALIZED_KEEP", 2)
+    monkeypatch.setattr(catalog_module, "RETIRED_GRACE", 0.0)
     path = write_lines(folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "u", 1)])
     cat = opdash.open(folder)
     builds: list[str] = []
@@ -584,13 +587,12 @@ def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, mo
     cat.materialized(("only", "u"), build("u"))
     cat.materialized(("other kind", "u"), build("u"))  # a kind has its own cap
     assert len(tables()) == 3
+    cat.materialized(("only", "t"), build("t"))  # asked for again: "u" is now the oldest used
     cat.materialized(("only", "x"), build("x"))
-    assert len(tables()) == 3  # the oldest of its kind went past the cap
-    assert cat.materialized(("other kind", "u"), build("u")).execute()["event_id"].tolist() == [
-        "e2"
-    ]
+    assert len(tables()) == 3  # the least recently asked for of its kind went past the cap
     assert cat.materialized(("only", "t"), build("t")).execute()["event_id"].tolist() == ["e1"]
-    assert builds == ["t", "u", "u", "x", "t"]  # dropped, so made again
+    assert cat.materialized(("only", "u"), build("u")).execute()["event_id"].tolist() == ["e2"]
+    assert builds == ["t", "u", "u", "x", "u"]  # "u" was dropped, so made again
 
     with path.open("a") as fh:
         fh.write(json.dumps(ev("e3", "t", 2)) + "\n")
@@ -600,12 +602,52 @@ def test_materialized_tables_are_shared_per_version_and_bounded(folder: Path, mo
         "e3",
     ]
     assert builds[-1] == "t" and len(builds) == 6
-    cat.refresh()
-    with path.open("a") as fh:
-        fh.write(json.dumps(ev("e4", "t", 3)) + "\n")
-    cat.refresh()
-    cat.materialized(("only", "t"), build("t"))
-    assert len(tables()) <= 2  # two versions back are gone
+    assert len(tables()) == 3  # the version it replaced is gone
+
+
+def test_a_materialized_table_outlives_refreshes_that_change_nothing_it_reads(
+    folder: Path, monkeypatch
+) -> None:
+    """A live exporter appending other actors' or other types' events rebuilds nothing; a
+    replaced table stays readable for RETIRED_GRACE seconds (a question may still read it)."""
+    import opdash.catalog as catalog_module
+    from opdash.catalog import Reads
+
+    path = write_lines(
+        folder / "events/a.jsonl",
+        [ev("e1", "t", actor={"type": "agent", "id": "ann"}), ev("e2", "u", 1)],
+    )
+    cat = opdash.open(folder)
+    builds: list[int] = []
+    reads = Reads(event_types=frozenset({"t"}), actors=frozenset({"ann"}))
+
+    def make() -> str:
+        builds.append(cat.version)
+        events = cat.table("events")
+        return cat.ibis.compile(events.filter(events.event_type == "t", events.actor_id == "ann"))
+
+    def ids() -> list[str]:
+        return sorted(cat.materialized(("ann t",), make, reads=reads).execute()["event_id"])
+
+    def append(*events: dict) -> None:
+        with path.open("a") as fh:
+            fh.writelines(json.dumps(e) + "\n" for e in events)
+        cat.refresh()
+
+    assert ids() == ["e1"]
+    first = cat.materialized(("ann t",), make, reads=reads).get_name()
+    append(ev("e3", "u", 2, actor={"type": "agent", "id": "ann"}))  # another type
+    append(ev("e4", "t", 3, actor={"type": "agent", "id": "bob"}))  # another actor
+    assert ids() == ["e1"] and len(builds) == 1
+    monkeypatch.setattr(catalog_module, "RETIRED_GRACE", 3600.0)
+    append(ev("e5", "t", 4, actor={"type": "agent", "id": "ann"}))
+    assert ids() == ["e1", "e5"] and len(builds) == 2
+    assert cat.fetchall(f"SELECT count(*) FROM {first}") == [(1,)]  # retired, still readable
+    monkeypatch.setattr(catalog_module, "RETIRED_GRACE", 0.0)
+    append(ev("e6", "t", 5, actor={"type": "agent", "id": "ann"}))
+    assert ids() == ["e1", "e5", "e6"]
+    names = {r[0] for r in cat.fetchall("SELECT table_name FROM duckdb_tables()")}
+    assert first not in names  # dropped once its grace was over
 
 
 def test_a_query_shape_compiles_once_and_takes_any_values(folder: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from opdash.catalog import open_catalog
+from opdash.catalog import Reads, open_catalog
 from tests.conftest import T0, ev, write_lines
 
 
@@ -280,6 +280,69 @@ def test_an_answer_that_straddles_a_commit_is_computed_again(folder: Path) -> No
 
     assert catalog.cached("two queries", two_queries) == (9, 9)
     assert calls == [(8, 9), (9, 9)]
+
+
+def _refresh_between(catalog, folder: Path, event: dict) -> None:
+    """Append ``event`` and let a refresh commit it, from another thread."""
+    import threading
+
+    with (folder / "events" / "b.jsonl").open("a") as fh:
+        fh.write(json.dumps(event) + "\n")
+    refresher = threading.Thread(target=catalog.refresh)
+    refresher.start()
+    refresher.join(10)
+
+
+def test_an_answer_whose_reads_a_straddling_commit_spared_is_kept(folder: Path) -> None:
+    """A commit that brought nothing the answer reads leaves both sides with the same answer:
+    it is not computed again (a live exporter's appends must not double every computation)."""
+    catalog = open_catalog(folder)
+    reads = Reads(event_types=frozenset({"step.one"}))
+    count = "SELECT count(*) FROM events WHERE event_type = 'step.one'"
+
+    def straddled_by(event: dict, calls: list[int]):
+        def two_queries() -> tuple[int, int]:
+            first = catalog.fetchall(count)[0][0]
+            if not calls:
+                _refresh_between(catalog, folder, event)
+            calls.append(catalog.version)
+            return first, catalog.fetchall(count)[0][0]
+
+        return two_queries
+
+    version, calls = catalog.version, []
+    other = straddled_by(ev("b3", "step.two", 3), calls)
+    assert catalog.cached("step one", other, reads=reads) == (5, 5)
+    assert calls == [version + 1]  # computed once, though a commit landed in between
+    version, calls = catalog.version, []
+    read = straddled_by(ev("b4", "step.one", 4), calls)
+    assert catalog.cached("step one again", read, reads=reads) == (6, 6)
+    assert calls == [version + 1, version + 1]  # this commit brought what it reads: again
+
+
+def test_a_failure_that_straddles_a_commit_is_tried_again(folder: Path) -> None:
+    """A computation that failed while a refresh committed (a table it read was replaced) is
+    tried once more; one that fails with no commit in between fails at once."""
+    catalog = open_catalog(folder)
+    calls: list[int] = []
+
+    def flaky() -> int:
+        calls.append(catalog.version)
+        if len(calls) == 1:
+            _refresh_between(catalog, folder, ev("b3", "step.two", 3))
+            raise RuntimeError("table gone")
+        return catalog.fetchall("SELECT count(*) FROM events")[0][0]
+
+    assert catalog.cached("flaky", flaky) == 9 and len(calls) == 2
+
+    def broken() -> int:
+        calls.append(catalog.version)
+        raise RuntimeError("always")
+
+    calls.clear()
+    with pytest.raises(RuntimeError, match="always"):
+        catalog.cached("broken", broken)
+    assert len(calls) == 1
 
 
 def test_a_file_that_breaks_the_batch_is_quarantined_and_the_rest_filed(

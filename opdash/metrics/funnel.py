@@ -543,7 +543,10 @@ class _SharedChains:
         parts = shaped(catalog)
         if parts is None:
             return None
-        chains = shared_table(catalog, "funnel chains", build, what)
+        every_type = spec.order == "strict"  # a strict chain reads what lies between its steps
+        chains = shared_table(
+            catalog, "funnel chains", build, what, event_types=None if every_type else spec.steps
+        )
         since_us, until_us = spec.range_us
         bounds = {
             name: value

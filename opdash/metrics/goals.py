@@ -542,6 +542,7 @@ def _measures(catalog, goal_list: list[Goal], as_of: datetime) -> list[int | flo
         partial(_goal_events, plain),
         partial(_measures_at, plain),
         detail=tuple((g.kind, g.event, g.by, g.path) for g in plain),
+        event_types={goal.event for goal in plain},
         as_of=to_micros(as_of),
         **starts,
     ).iloc[0]

@@ -8,7 +8,7 @@ so they take it as their own ``since``/``until``.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,11 +125,14 @@ def run_shaped(catalog, name: Hashable, build, **values: int | str):
     )
 
 
-def shared_table(catalog, name: str, build, detail: tuple = ()):
+def shared_table(
+    catalog, name: str, build, detail: tuple = (), *, event_types: Iterable[str] | None = None
+):
     """``build(view)``, an ibis table that no question's instants change, computed into a
-    DuckDB table once per (data version, ``detail``, filter values) and shared by every
-    question and session (``Catalog.materialized``, at most a few per ``name``). Its
-    ``TableName``, or None when ``catalog`` is a view that cannot be split."""
+    DuckDB table once per (``detail``, filter values) and shared by every question and session
+    (``Catalog.materialized``, at most a few per ``name``). It is kept across refreshes that
+    brought no events of ``event_types`` (what ``build`` reads; None: any) by the filter's
+    actors. Its ``TableName``, or None when ``catalog`` is a view that cannot be split."""
     from opdash.templates import TableName
 
     parts = shaped(catalog)
@@ -141,20 +144,43 @@ def shared_table(catalog, name: str, build, detail: tuple = ()):
         lambda: root.shaped_sql(
             (name, detail, parts.shape), lambda given: build(parts.view(given)), parts.values
         ),
+        reads=_reads(parts.values, event_types),
     )
     return TableName(table.get_name(), table.schema())
 
 
-def run_on_shared(catalog, name: str, shared, question, *, detail: tuple = (), **values: int | str):
+def _reads(values: dict[str, Any], event_types: Iterable[str] | None):
+    """What a table built from events of ``event_types`` under filter ``values`` reads."""
+    from opdash.catalog import Reads
+
+    types = None if event_types is None else frozenset(event_types)
+    if "event_types" in values:
+        chosen = frozenset(values["event_types"])
+        types = chosen if types is None else types & chosen
+    actors = frozenset(values["actors"]) if "actors" in values else None
+    return Reads(event_types=types, actors=actors)
+
+
+def run_on_shared(
+    catalog,
+    name: str,
+    shared,
+    question,
+    *,
+    detail: tuple = (),
+    event_types: Iterable[str] | None = None,
+    **values: int | str,
+):
     """``question(table, values)`` as a pandas DataFrame, where ``table`` is ``shared(view)``
-    computed once per data version, ``detail`` and filter values (``shared_table``): the
-    question is compiled once per shape and asks only that small table."""
+    computed once per ``detail`` and filter values while no refresh changed it
+    (``shared_table``; ``event_types``: the types ``shared`` reads): the question is compiled
+    once per shape and asks only that small table."""
     from opdash.templates import Values
 
     parts = shaped(catalog)
     if parts is None:
         return question(shared(catalog), Values(values, stand_ins=False)).execute()
-    table = shared_table(catalog, name, shared, detail)
+    table = shared_table(catalog, name, shared, detail, event_types=event_types)
     shape = (name, detail, "question", tuple(table.schema.items()))
     return parts.runner.query(
         shape, lambda given: question(given["table"], given), table=table, **values

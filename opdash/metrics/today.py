@@ -46,6 +46,8 @@ STRIP = (
 )
 SEVERITIES = ("info", "warning", "critical")
 TASK_DECISIONS = ("task.accepted", "task.rejected")
+TASK_CREATED = "task.created"
+COACH = "coach.analysis.generated"
 _US = 1_000_000
 
 
@@ -189,7 +191,14 @@ def _counts(catalog, start_us: int, as_of_us: int) -> dict[str, int]:
 
 
 def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
-    rows = run_on_shared(catalog, "today tasks", _task_states, _pending_at, as_of=as_of_us)
+    rows = run_on_shared(
+        catalog,
+        "today tasks",
+        _task_states,
+        _pending_at,
+        event_types=(TASK_CREATED, *TASK_DECISIONS),
+        as_of=as_of_us,
+    )
     out = []
     for row in rows.itertuples(index=False):
         created_at = _aware(row.occurred_at)
@@ -216,7 +225,7 @@ def _task_states(view):
         us=epoch_us(events.occurred_at),
         task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id),
     )
-    created = keyed.filter(keyed.event_type == "task.created")
+    created = keyed.filter(keyed.event_type == TASK_CREATED)
     created = created.mutate(
         nth=ibis.row_number().over(group_by=created.task, order_by=[created.us, created.event_id])
     )
@@ -262,7 +271,9 @@ def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
 
 
 def _latest_insight(catalog, as_of_us: int) -> Insight | None:
-    rows = run_on_shared(catalog, "today insights", _insights, _latest_at, as_of=as_of_us)
+    rows = run_on_shared(
+        catalog, "today insights", _insights, _latest_at, event_types=(COACH,), as_of=as_of_us
+    )
     if rows.empty:
         return None
     row = rows.iloc[0]
@@ -279,7 +290,7 @@ def _insights(view):
     from opdash.metrics.sqlfuncs import epoch_us, field
 
     events = view.table("events")
-    coach = events.filter(events.event_type == "coach.analysis.generated")
+    coach = events.filter(events.event_type == COACH)
     text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
     return coach.select(
         "occurred_at", "workflow_id", "event_id", us=epoch_us(coach.occurred_at), text=text
