@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo
 import panel as pn
 import pytest
 from conftest import at, ev, write_lines
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import opdash
 from opdash.components.filters import Filters
@@ -349,3 +351,34 @@ def test_renders_outside_a_server(catalog) -> None:
     assert root is not None
     assert any("Signals" in (getattr(m, "text", "") or "") for m in root.references())
     assert pn.panel(TodayStrip(catalog)).get_root() is not None  # default filters: now, UTC
+
+
+TASK_TYPES = ("task.created", "task.created", "task.accepted", "task.rejected")
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(TASK_TYPES),
+            st.integers(-30, 30),  # hours after DAY's Berlin midnight: some after its end
+            st.sampled_from(["T1", "T2", "T3"]),
+            st.sampled_from(["alice", "bob", "carol"]),
+        ),
+        max_size=14,
+    ),
+    actors=st.sampled_from([[], ["alice"], ["bob", "carol"]]),
+)
+def test_pending_tasks_match_brute_force_whoever_created_and_decided_them(
+    tmp_path_factory, rows, actors
+) -> None:
+    """Tasks created by one actor and decided by another, created twice, decided after the
+    day: pending under every actor filter exactly as the plain-Python reading says."""
+    events = [
+        task(f"e{i}", kind, h(hours), tid, who, title=f"title {i}")
+        for i, (kind, hours, tid, who) in enumerate(rows)
+    ]
+    catalog = opdash.open(make_folder(tmp_path_factory.mktemp("tasks"), events))
+    got = TodayStrip(catalog, filters=Filters(end=DAY, zone="Europe/Berlin", actors=actors)).data()
+    ref = brute(events, [], DAY, "Europe/Berlin", actors)
+    assert [(t.task_id, t.title, t.age_seconds) for t in got.pending_tasks] == ref["pending"]

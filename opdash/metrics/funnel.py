@@ -248,7 +248,11 @@ def funnel(
     carry = {"bd": envelope_field(events, breakdown)} if breakdown else {}
     timed = spec.order != "unordered"
     shared = None if carry or excludes or not timed else _SharedChains.of(catalog, spec)
-    levels = shared.levels() if shared else _levels(events, entity, spec, carry, excludes)
+    parts_asked = bool(breakdown or ttc or trend_spec or dropped_at is not None)
+    if shared and not parts_asked:
+        levels = None  # the counts are asked of the shared chains by compiled SQL
+    else:
+        levels = shared.levels() if shared else _levels(events, entity, spec, carry, excludes)
     excluded = None
     if excludes:
         kept = _without_excluded(levels, events, entity, spec, excludes)

@@ -558,7 +558,9 @@ def _number(goal: Goal, value: Any) -> int | float:
 
 
 def _goal_events(goal_list: list[Goal], view) -> ibis.Table:
-    """The goals' events: type, time and, per unique or sum goal i, the value it measures."""
+    """The goals' events: type, time, the scope fields and, per unique or sum goal i, the value
+    it measures."""
+    from opdash.metrics.scope import SCOPE_FIELDS
     from opdash.metrics.sqlfuncs import epoch_us
 
     events = view.table("events")
@@ -568,7 +570,7 @@ def _goal_events(goal_list: list[Goal], view) -> ibis.Table:
         for i, goal in enumerate(goal_list)
         if goal.kind != "count"
     }
-    rows = rows.select("event_type", us=epoch_us(rows.occurred_at), **measured)
+    rows = rows.select(*SCOPE_FIELDS, us=epoch_us(rows.occurred_at), **measured)
     return rows.order_by(["event_type", "us"])  # kept in order: a period reads few row groups
 
 

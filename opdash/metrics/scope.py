@@ -161,30 +161,41 @@ def _reads(values: dict[str, Any], event_types: Iterable[str] | None):
     return Reads(event_types=types, actors=actors)
 
 
+#: The columns a scope filters events on: a table of event rows keeps them (``run_on_shared``).
+SCOPE_FIELDS = ("actor_id", "event_type", "run_id", "workflow_id")
+
+
 def run_on_shared(
     catalog,
     name: str,
-    shared,
+    rows,
     question,
     *,
     detail: tuple = (),
     event_types: Iterable[str] | None = None,
     **values: int | str,
 ):
-    """``question(table, values)`` as a pandas DataFrame, where ``table`` is ``shared(view)``
-    computed once per ``detail`` and filter values while no refresh changed it
-    (``shared_table``; ``event_types``: the types ``shared`` reads): the question is compiled
-    once per shape and asks only that small table."""
+    """``question(table, values)`` as a pandas DataFrame, where ``table`` is ``rows(view)``,
+    one row per event of ``event_types`` (None: any) with the ``SCOPE_FIELDS`` kept.
+
+    ``rows`` is computed once over the whole folder per ``detail`` — not once per actor set —
+    and kept while no refresh brought events of those types (``shared_table``); the question
+    applies the catalog's filters to that small table, compiled once per shape.
+    """
     from opdash.templates import Values
 
     parts = shaped(catalog)
     if parts is None:
-        return question(shared(catalog), Values(values, stand_ins=False)).execute()
-    table = shared_table(catalog, name, shared, detail, event_types=event_types)
-    shape = (name, detail, "question", tuple(table.schema.items()))
-    return parts.runner.query(
-        shape, lambda given: question(given["table"], given), table=table, **values
-    )
+        return question(rows(catalog), Values(values, stand_ins=False)).execute()
+    root = parts.runner
+    table = shared_table(root, name, rows, detail, event_types=event_types)
+    shape = (name, detail, "question", parts.shape, tuple(table.schema.items()))
+
+    def build(given):
+        scope = parts.view(given).scope if parts.values else Scope()
+        return question(filter_events(given["table"], scope), given)
+
+    return root.query(shape, build, table=table, **values, **parts.values)
 
 
 def _set(value) -> bool:

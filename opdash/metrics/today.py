@@ -194,7 +194,7 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
     rows = run_on_shared(
         catalog,
         "today tasks",
-        _task_states,
+        _task_events,
         _pending_at,
         event_types=(TASK_CREATED, *TASK_DECISIONS),
         as_of=as_of_us,
@@ -215,37 +215,39 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
     return out
 
 
-def _task_states(view):
-    """Each task's first ``task.created`` event and its first decision, whenever they were:
-    computed once per data version, asked "pending at?" by every question (``_pending_at``)."""
+def _task_events(view):
+    """Every ``task.created`` and decision event with its task, time, title and the scope
+    fields: computed once for the whole folder, asked "pending at?" for any filters
+    (``_pending_at``)."""
+    from opdash.metrics.scope import SCOPE_FIELDS
     from opdash.metrics.sqlfuncs import epoch_us, field
 
     events = view.table("events")
-    keyed = events.mutate(
+    events = events.filter(events.event_type.isin([TASK_CREATED, *TASK_DECISIONS]))
+    return events.select(
+        *SCOPE_FIELDS,
+        "event_id",
+        "occurred_at",
         us=epoch_us(events.occurred_at),
         task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id),
+        title=field(events, "payload.title"),
     )
-    created = keyed.filter(keyed.event_type == TASK_CREATED)
+
+
+def _pending_at(events, v):
+    """Tasks created by ``as_of`` and not decided by then, oldest first. A task is its first
+    ``task.created`` event (the first of those up to ``as_of`` too); its first decision
+    decides it."""
+    as_of = v["as_of"]
+    created = events.filter(events.event_type == TASK_CREATED)
     created = created.mutate(
         nth=ibis.row_number().over(group_by=created.task, order_by=[created.us, created.event_id])
     )
-    first = created.filter(created.nth == 0).select(
-        "task",
-        "us",
-        "event_id",
-        "workflow_id",
-        "occurred_at",
-        title=field(created, "payload.title"),
-    )
-    decisions = keyed.filter(keyed.event_type.isin(TASK_DECISIONS))
+    first = created.filter(created.nth == 0)
+    first = first.select("task", "us", "event_id", "workflow_id", "occurred_at", "title")
+    decisions = events.filter(events.event_type.isin(TASK_DECISIONS))
     decided = decisions.group_by("task").aggregate(decided_us=decisions.us.min())
-    return first.left_join(decided, "task").select(*first.columns, "decided_us")
-
-
-def _pending_at(tasks, v):
-    """Tasks created by ``as_of`` and not decided by then (the first created event counts, as
-    it is also the first of those up to ``as_of``), oldest first."""
-    as_of = v["as_of"]
+    tasks = first.left_join(decided, "task").select(*first.columns, "decided_us")
     pending = tasks.filter(
         tasks.us <= as_of, tasks.decided_us.isnull() | (tasks.decided_us > as_of)
     )
@@ -286,14 +288,16 @@ def _latest_insight(catalog, as_of_us: int) -> Insight | None:
 
 
 def _insights(view):
-    """Every coach analysis with its text (computed once per data version, see ``_latest_at``)."""
+    """Every coach analysis with its text and the scope fields (computed once for the whole
+    folder, see ``_latest_at``)."""
+    from opdash.metrics.scope import SCOPE_FIELDS
     from opdash.metrics.sqlfuncs import epoch_us, field
 
     events = view.table("events")
     coach = events.filter(events.event_type == COACH)
     text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
     return coach.select(
-        "occurred_at", "workflow_id", "event_id", us=epoch_us(coach.occurred_at), text=text
+        *SCOPE_FIELDS, "occurred_at", "event_id", us=epoch_us(coach.occurred_at), text=text
     )
 
 
