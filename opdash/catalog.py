@@ -1173,7 +1173,7 @@ class CatalogAsOf:
     step — not only step 1 — can come from the future.
     """
 
-    def __init__(self, catalog: Catalog, moment: datetime) -> None:
+    def __init__(self, catalog: Any, moment: datetime) -> None:  # a Catalog or a scoped one
         self._catalog, self.moment = catalog, moment
 
     @property

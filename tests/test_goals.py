@@ -237,6 +237,14 @@ def test_unique_sum_and_conversion(tmp_path: Path) -> None:
         ref = bf.goal(events, goal, AS_OF)
         assert got[goal["id"]]["status"] == ref["status"], goal["id"]
         assert got[goal["id"]]["actual"] == pytest.approx(ref["actual"]), goal["id"]
+    # seen through an actor filter (a notebook's scoped catalog): a1's events only
+    from opdash.metrics.scope import Scope, scoped
+
+    scoped_goals = goals(scoped(opdash.open(tmp_path), Scope(actors=("a1",))), as_of=AS_OF)
+    by_a1 = [x for x in events if x.get("actor", {}).get("id") == "a1"]
+    for got_goal, goal in zip(scoped_goals.to_dict()["goals"], goal_list, strict=True):
+        ref = bf.goal(by_a1, goal, AS_OF)
+        assert got_goal["actual"] == pytest.approx(ref["actual"]), goal["id"]
 
 
 def test_no_goals_file_means_no_goals(tmp_path: Path) -> None:

@@ -557,10 +557,10 @@ def _number(goal: Goal, value: Any) -> int | float:
     return 0.0 if missing else float(value)
 
 
-def _goal_events(goal_list: list[Goal], view) -> ibis.Table:
-    """The goals' events: type, time, the scope fields and, per unique or sum goal i, the value
-    it measures."""
-    from opdash.metrics.scope import SCOPE_FIELDS
+def _goal_events(goal_list: list[Goal], view, keep: tuple[str, ...]) -> ibis.Table:
+    """The goals' events: type, time, the columns the filters read (``keep``) and, per unique
+    or sum goal i, the value it measures."""
+    from opdash.metrics.scope import with_columns
     from opdash.metrics.sqlfuncs import epoch_us
 
     events = view.table("events")
@@ -570,7 +570,7 @@ def _goal_events(goal_list: list[Goal], view) -> ibis.Table:
         for i, goal in enumerate(goal_list)
         if goal.kind != "count"
     }
-    rows = rows.select(*SCOPE_FIELDS, us=epoch_us(rows.occurred_at), **measured)
+    rows = rows.select(*with_columns(keep, "event_type"), us=epoch_us(rows.occurred_at), **measured)
     return rows.order_by(["event_type", "us"])  # kept in order: a period reads few row groups
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 #: The dimensions a scope filters on, and the events column each one reads.
 SCOPE_COLUMNS = {"actors": "actor_id", "event_types": "event_type", "run": "run_id"}
+#: Every filter of a scope (time aside) and its events column.
+FILTER_COLUMNS = {**SCOPE_COLUMNS, "workflow": "workflow_id"}
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,13 @@ class ScopedCatalog:
         if name != "events":
             return table
         return filter_events(table, self.scope)
+
+    def as_of(self, moment: datetime):
+        """This view without the events after ``moment``, its filters kept (goals, the
+        pipeline and snapshots evaluate "as of" a moment)."""
+        from opdash.catalog import CatalogAsOf
+
+        return CatalogAsOf(self, moment)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._catalog, name)
@@ -161,10 +170,6 @@ def _reads(values: dict[str, Any], event_types: Iterable[str] | None):
     return Reads(event_types=types, actors=actors)
 
 
-#: The columns a scope filters events on: a table of event rows keeps them (``run_on_shared``).
-SCOPE_FIELDS = ("actor_id", "event_type", "run_id", "workflow_id")
-
-
 def run_on_shared(
     catalog,
     name: str,
@@ -175,8 +180,9 @@ def run_on_shared(
     event_types: Iterable[str] | None = None,
     **values: int | str,
 ):
-    """``question(table, values)`` as a pandas DataFrame, where ``table`` is ``rows(view)``,
-    one row per event of ``event_types`` (None: any) with the ``SCOPE_FIELDS`` kept.
+    """``question(table, values)`` as a pandas DataFrame, where ``table`` is
+    ``rows(view, keep)``: one row per event of ``event_types`` (None: any), with the events
+    columns named in ``keep`` (those the catalog's filters read) among its columns.
 
     ``rows`` is computed once over the whole folder per ``detail`` — not once per actor set —
     and kept while no refresh brought events of those types (``shared_table``); the question
@@ -186,9 +192,12 @@ def run_on_shared(
 
     parts = shaped(catalog)
     if parts is None:
-        return question(rows(catalog), Values(values, stand_ins=False)).execute()
+        return question(rows(catalog, ()), Values(values, stand_ins=False)).execute()
     root = parts.runner
-    table = shared_table(root, name, rows, detail, event_types=event_types)
+    keep = tuple(FILTER_COLUMNS[dimension] for dimension in sorted(parts.values))
+    table = shared_table(
+        root, name, lambda view: rows(view, keep), (*detail, keep), event_types=event_types
+    )
     shape = (name, detail, "question", parts.shape, tuple(table.schema.items()))
 
     def build(given):
@@ -196,6 +205,11 @@ def run_on_shared(
         return question(filter_events(given["table"], scope), given)
 
     return root.query(shape, build, table=table, **values, **parts.values)
+
+
+def with_columns(keep: tuple[str, ...], *own: str) -> list[str]:
+    """``own`` columns and then those of ``keep`` not among them (``run_on_shared`` rows)."""
+    return list(dict.fromkeys([*own, *keep]))
 
 
 def _set(value) -> bool:

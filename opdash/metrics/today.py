@@ -215,19 +215,17 @@ def _pending(catalog, as_of: datetime, as_of_us: int) -> list[PendingTask]:
     return out
 
 
-def _task_events(view):
-    """Every ``task.created`` and decision event with its task, time, title and the scope
-    fields: computed once for the whole folder, asked "pending at?" for any filters
-    (``_pending_at``)."""
-    from opdash.metrics.scope import SCOPE_FIELDS
+def _task_events(view, keep: tuple[str, ...]):
+    """Every ``task.created`` and decision event with its task, time, title and the columns
+    the filters read (``keep``): computed once for the whole folder, asked "pending at?" for
+    any filters (``_pending_at``)."""
+    from opdash.metrics.scope import with_columns
     from opdash.metrics.sqlfuncs import epoch_us, field
 
     events = view.table("events")
     events = events.filter(events.event_type.isin([TASK_CREATED, *TASK_DECISIONS]))
     return events.select(
-        *SCOPE_FIELDS,
-        "event_id",
-        "occurred_at",
+        *with_columns(keep, "event_type", "event_id", "occurred_at", "workflow_id"),
         us=epoch_us(events.occurred_at),
         task=ibis.coalesce(field(events, "payload.task_id"), events.entity_id, events.event_id),
         title=field(events, "payload.title"),
@@ -287,17 +285,19 @@ def _latest_insight(catalog, as_of_us: int) -> Insight | None:
     )
 
 
-def _insights(view):
-    """Every coach analysis with its text and the scope fields (computed once for the whole
-    folder, see ``_latest_at``)."""
-    from opdash.metrics.scope import SCOPE_FIELDS
+def _insights(view, keep: tuple[str, ...]):
+    """Every coach analysis with its text and the columns the filters read (``keep``):
+    computed once for the whole folder, see ``_latest_at``."""
+    from opdash.metrics.scope import with_columns
     from opdash.metrics.sqlfuncs import epoch_us, field
 
     events = view.table("events")
     coach = events.filter(events.event_type == COACH)
     text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))
     return coach.select(
-        *SCOPE_FIELDS, "occurred_at", "event_id", us=epoch_us(coach.occurred_at), text=text
+        *with_columns(keep, "occurred_at", "workflow_id", "event_id"),
+        us=epoch_us(coach.occurred_at),
+        text=text,
     )
 
 
