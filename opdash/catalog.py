@@ -592,6 +592,7 @@ class Catalog:
             finally:
                 for table in ("staged", "staged_piece", "fast_quarantine", "losers"):
                     self._con.execute(f"DROP TABLE IF EXISTS {table}")
+                self._drop_retired()  # also when no session asks for anything new
 
     def _bookkeeping(self) -> tuple:
         """What a refresh changes outside the database, to put back if it fails."""
