@@ -439,3 +439,56 @@ def test_a_kept_answer_always_equals_a_fresh_one(steps, horizon: int) -> None:
             got = catalog.cached("n", answer, reads=reads)
             assert got == count_until(open_catalog(root), moment)
             assert (len(computed) == before) == kept, (action, minutes)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    batches=st.lists(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["s1", "s2", "task.created", "task.accepted", "other"]),
+                st.sampled_from(["ann", "bob", "cy"]),
+                st.integers(0, 30),  # minutes after T0: some after the moment asked about
+                st.sampled_from(["w1", "w2", "w3"]),
+            ),
+            min_size=1,
+            max_size=5,
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    actors=st.sampled_from([("ann",), ("bob", "cy")]),
+)
+def test_shared_tables_kept_across_refreshes_give_a_fresh_catalogs_answers(batches, actors) -> None:
+    """A live catalog keeps its shared tables (funnel chains for the actor set, the folder's
+    task rows) across refreshes that did not touch them: after every refresh its funnel and
+    Today under an actor filter equal a fresh catalog's."""
+    from opdash.metrics.funnel import funnel
+    from opdash.metrics.scope import Scope, scoped
+    from opdash.metrics.today import today
+
+    moment = T0 + timedelta(minutes=20)
+
+    def answers(catalog) -> tuple:
+        view = scoped(catalog, Scope(actors=actors))
+        steps = funnel(view, ["s1", "s2"], window="1h", until=moment).steps
+        day = today(view, as_of=moment)
+        return [s.count for s in steps], [t.task_id for t in day.pending_tasks], day.counts
+
+    def event(n: int, i: int, kind: str, who: str, minutes: int, workflow: str) -> dict:
+        payload = {"task_id": f"T{minutes % 3}"} if kind.startswith("task.") else {}
+        actor = {"type": "agent", "id": who}
+        return ev(f"e{n}-{i}", kind, minutes * 60, wf=workflow, actor=actor, payload=payload)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_lines(root / "events" / "base.jsonl", [event(0, 0, "s1", actors[0], 0, "w1")])
+        catalog = open_catalog(root)
+        assert answers(catalog) == answers(open_catalog(root))
+        for n, batch in enumerate(batches, start=1):
+            write_lines(
+                root / "events" / f"f{n}.jsonl",
+                [event(n, i, *spec) for i, spec in enumerate(batch)],
+            )
+            catalog.refresh()
+            assert answers(catalog) == answers(open_catalog(root))
