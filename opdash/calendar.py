@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from opdash.errors import UsageError, did_you_mean
-from opdash.timeutil import FIRST_YEAR, LAST_YEAR
+from opdash.timeutil import in_calendar
 
 PERIODS = ("hour", "day", "week", "month", "quarter")
 MAX_BUCKETS = 100_000
@@ -137,10 +137,7 @@ def local_bound(text: str | datetime | date | None, tz: ZoneInfo, *, name: str) 
                 f"bad {name} '{text}': use a date such as 2026-11-20 or a time such as "
                 "2026-11-20T09:00:00+01:00"
             ) from None
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise UsageError(
-            f"bad {name} '{text}': give a time between the years {FIRST_YEAR} and {LAST_YEAR}"
-        )
+    in_calendar(value, text, name)
     if not isinstance(value, datetime):
         return local_midnight(value, tz)
     if value.tzinfo is None:

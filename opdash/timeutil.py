@@ -61,11 +61,16 @@ def parse_instant(text: str | datetime | date | None, *, name: str = "time") -> 
             ) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
+    in_calendar(value, text, name)
+    return value.astimezone(UTC)
+
+
+def in_calendar(value: date, text: object, name: str) -> None:
+    """A UsageError naming ``text`` when ``value`` lies outside the years opdash takes."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise UsageError(
             f"bad {name} '{text}': give a time between the years {FIRST_YEAR} and {LAST_YEAR}"
         )
-    return value.astimezone(UTC)
 
 
 #: The years a time given on the command line, in a spec or goals.yaml may name: periods and
