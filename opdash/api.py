@@ -49,6 +49,7 @@ _EXECUTOR = ThreadPoolExecutor(max_workers=4, thread_name_prefix="opdash-api")
 #: What any route may answer besides 200.
 _ALWAYS = {
     400: "An unknown query parameter or a bad value, named in the error",
+    503: "Not enough memory or disk for the answer: the error says what to change",
     401: "Log in first (only when the server requires a login)",
 }
 
@@ -405,6 +406,12 @@ class ApiHandler(AuthRequestHandler):
     def _handle_request_exception(self, e: BaseException) -> None:
         if isinstance(e, ApiError):
             self._answer(e.status, e.body)
+            return
+        from opdash.catalog.memory import resource_message
+
+        message = resource_message(e)
+        if message is not None:  # out of memory or disk: say what to change, no traceback
+            self._answer(503, {"error": message})
             return
         super()._handle_request_exception(e)
 

@@ -55,9 +55,27 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # a resource limit (memory, disk, an interrupted query) is one line too, saying what
+        # to change; anything else is a bug and keeps its traceback
+        message = _resource_message(exc)
+        if message is None:
+            raise
+        print(f"opdash {args.command}: error: {one_line(message)}", file=sys.stderr)
+        return EXIT_USAGE
     except BrokenPipeError:  # `opdash … | head`: the reader left; that is not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _resource_message(exc: BaseException) -> str | None:
+    if isinstance(exc, MemoryError):
+        return "not enough memory: close other programs or ask about fewer events"
+    if "duckdb" not in sys.modules:
+        return None
+    from opdash.catalog.memory import ResourceError, resource_message
+
+    return str(exc) if isinstance(exc, ResourceError) else resource_message(exc)
 
 
 def _module(name: str):

@@ -437,3 +437,70 @@ def records_table(records: list[Record]) -> pa.Table:
             "text": pa.array([r.text for r in records], pa.string()),
         }
     )
+
+
+# -- run folders: run.json and alerts.jsonl -------------------------------------------------------
+def run_row(run_id: str, data: bytes) -> list:
+    """The ``runs`` row of one run.json: its fields when it holds a JSON object, else a row
+    that says why it could not be read (a run is never dropped for a broken file)."""
+    try:
+        meta = strict_loads(data.decode("utf-8"))
+        if not isinstance(meta, dict):
+            raise ValueError("run.json must hold a JSON object")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return [run_id, *[None] * 8, f"unreadable: {exc}"]
+    times = [_timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")]
+    return [
+        run_id,
+        _str_or_none(meta.get("name")),
+        _str_or_none(meta.get("kind")),
+        _str_or_none(meta.get("status")),
+        *times,
+        json.dumps(meta.get("params")) if meta.get("params") is not None else None,
+        json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
+        None,
+    ]
+
+
+def alert_rows(
+    run_id: str, relpath: str, chunk: bytes, first_line: int
+) -> tuple[list[tuple], list[tuple]]:
+    """The ``alerts`` rows of complete lines of an alerts.jsonl, and the ``quarantine`` rows of
+    the lines that are not JSON objects."""
+    rows, bad = [], []
+    for item in split_lines(chunk, first_line):
+        if isinstance(item, BadRecord):
+            bad.append((relpath, item.line, None, item.reason, item.detail, item.raw))
+            continue
+        try:
+            alert = strict_loads(item.text)
+            if not isinstance(alert, dict):
+                raise ValueError("an alert must be a JSON object")
+        except (ValueError, RecursionError) as exc:
+            bad.append(
+                (relpath, item.line, None, "malformed_json", str(exc), item.text[:RAW_LIMIT])
+            )
+            continue
+        rows.append(
+            (
+                run_id,
+                _str_or_none(alert.get("alert_id")),
+                _timestamp_or_none(alert.get("raised_at")),
+                _str_or_none(alert.get("severity")),
+                _str_or_none(alert.get("title")),
+                _str_or_none(alert.get("message")),
+                _str_or_none(alert.get("source")),
+                _timestamp_or_none(alert.get("resolved_at")),
+                relpath,
+                item.line,
+            )
+        )
+    return rows, bad
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _timestamp_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None

@@ -11,6 +11,7 @@ A file with any other schema takes the general path in :mod:`opdash.ingest`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import pyarrow as pa
@@ -63,6 +64,59 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+#: Valid instants: from year 1 (inclusive) to 9999-12-31 (exclusive), in microseconds.
+_FIRST_US, _END_US = -62_135_596_800_000_000, 253_402_214_400_000_000
+_PER_US = {
+    "s": Fraction(1_000_000),
+    "ms": Fraction(1000),
+    "us": Fraction(1),
+    "ns": Fraction(1, 1000),
+}
+
+
+def rows_valid_by_statistics(meta: pq.FileMetaData, schema: pa.Schema) -> bool:
+    """Whether the file's column statistics prove that no row breaks a row rule (ids and types
+    present and not empty, a valid instant, a version from 1 to 2^31-1), so the rows need no
+    check. False whenever a statistic that would prove it is missing."""
+    fields = {f.name: f.type for f in schema}
+    index = {meta.schema.column(i).path: i for i in range(meta.num_columns)}
+    occurred = fields.get("occurred_at")
+    if occurred is None or not pa.types.is_timestamp(occurred):
+        return False
+    per_us = _PER_US[occurred.unit]
+    for g in range(meta.num_row_groups):
+        group = meta.row_group(g)
+        for name in ("event_id", "event_type"):
+            stats = _stats(group, index, name)
+            if stats is None or stats.null_count != 0 or not stats.has_min_max:
+                return False
+            if stats.min in ("", b""):
+                return False
+        stats = _stats(group, index, "occurred_at")
+        if stats is None or stats.null_count != 0 or not stats.has_min_max:
+            return False
+        low, high = stats.min_raw * per_us, stats.max_raw * per_us
+        if not (low >= _FIRST_US and high < _END_US):
+            return False
+        if "event_version" in fields:
+            stats = _stats(group, index, "event_version")
+            if stats is None:
+                return False
+            if stats.has_min_max and not (stats.min_raw >= 1 and stats.max_raw <= 2**31 - 1):
+                return False
+            if not stats.has_min_max and stats.null_count != group.num_rows:
+                return False
+    return True
+
+
+def _stats(group, index: dict[str, int], name: str):
+    i = index.get(name)
+    if i is None:
+        return None
+    column = group.column(i)
+    return column.statistics if column.is_stats_set else None
+
+
 @dataclass(frozen=True)
 class ParquetSource:
     """One parquet file read in place: the SQL that turns its rows into envelope rows."""
@@ -74,6 +128,10 @@ class ParquetSource:
     columns: tuple[str, ...]
     struct_children: dict[str, tuple[str, ...]]
     occurred_is_text: bool
+    #: the file's statistics prove every row valid (no row check, no quarantine scan)
+    valid_by_statistics: bool = False
+    #: the file's identity for the validation cache (size, modification time, footer)
+    digest: str = ""
 
     @classmethod
     def inspect(
@@ -83,7 +141,10 @@ class ParquetSource:
 
         Raises ``pyarrow.ArrowInvalid``/``OSError`` when the file cannot be read at all.
         """
-        schema = pq.read_schema(path)
+        from opdash.catalog.validated import footer_digest
+
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
         if not _clean_schema(schema):
             return None
         children = {
@@ -99,6 +160,8 @@ class ParquetSource:
             tuple(schema.names),
             children,
             _is_string(schema.field("occurred_at").type),
+            rows_valid_by_statistics(meta, schema),
+            footer_digest(path),
         )
 
     # -- SQL pieces -----------------------------------------------------------------------
@@ -195,9 +258,10 @@ FROM {self._from()}{where}"""
 
     def ids_sql(self) -> str:
         """(event_id, file_seq, source_line, source_row, source_file) of the file's valid rows."""
+        where = "" if self.valid_by_statistics else f" WHERE ({self._reason()}) IS NULL"
         return f"""SELECT t.event_id, {self.seq}::BIGINT AS file_seq, NULL::BIGINT AS source_line,
     t.file_row_number + 1 AS source_row, {_quote(self.relpath)} AS source_file, NULL::BIGINT AS sid
-FROM {self._from()} WHERE ({self._reason()}) IS NULL"""
+FROM {self._from()}{where}"""
 
     def quarantine_sql(self) -> str:
         """Rows of the file that break a row-level rule, as ``quarantine`` rows."""

@@ -23,6 +23,22 @@ def _fingerprint(root: Path) -> dict[str, tuple[int, int, int]]:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def private_validation_cache(tmp_path_factory):
+    """Parquet checks are kept per file digest in a cache folder: the tests keep theirs in a
+    folder of the session (servers they start inherit it), never in the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("opdash-cache")
+    old = os.environ.get("OPDASH_CACHE_DIR")
+    os.environ["OPDASH_CACHE_DIR"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("OPDASH_CACHE_DIR", None)
+    else:
+        os.environ["OPDASH_CACHE_DIR"] = old
+
+
+@pytest.fixture(scope="session", autouse=True)
 def demo_folder_is_never_written():
     """Every test reads data/demo (CI makes it read-only with chmod -R a-w; as root that is not
     enforced, so the whole tree's sizes, times and modes are compared after the session)."""

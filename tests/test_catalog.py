@@ -557,14 +557,15 @@ def test_an_edited_goals_file_is_a_new_version(folder: Path) -> None:
     assert cat.stats().events == 1
 
 
-def test_materialized_tables_are_shared_bounded_and_dropped_after_a_grace(
+def test_shared_tables_are_bounded_by_bytes_and_dropped_after_a_grace(
     folder: Path, monkeypatch
 ) -> None:
-    import opdash.catalog as catalog_module
+    from opdash.catalog import store
 
-    monkeypatch.setattr(catalog_module, "MATERIALIZED_KEEP", 2)
-    monkeypatch.setattr(catalog_module, "RETIRED_GRACE", 0.0)
-    path = write_lines(folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "u", 1)])
+    monkeypatch.setattr(store, "RETIRED_GRACE", 0.0)
+    path = write_lines(
+        folder / "events/a.jsonl", [ev("e1", "t"), ev("e2", "u", 1), ev("e9", "x", 2)]
+    )
     cat = opdash.open(folder)
     builds: list[str] = []
 
@@ -578,21 +579,24 @@ def test_materialized_tables_are_shared_bounded_and_dropped_after_a_grace(
 
     def tables() -> set[str]:
         rows = cat.fetchall("SELECT table_name FROM duckdb_tables()")
-        return {r[0] for r in rows if r[0].startswith("opdash_materialized_")}
+        return {r[0] for r in rows if r[0].startswith("opdash_shared_")}
 
     first = cat.materialized(("only", "t"), build("t"))
+    one_table = store.estimated_bytes(1, first.schema())
+    cat._shared.budget = 3 * one_table  # room for three one-row tables of events
     again = cat.materialized(("only", "t"), build("t"))
     assert builds == ["t"]  # once per version
     assert first.execute()["event_id"].tolist() == again.execute()["event_id"].tolist() == ["e1"]
     cat.materialized(("only", "u"), build("u"))
-    cat.materialized(("other kind", "u"), build("u"))  # a kind has its own cap
-    assert len(tables()) == 3
-    cat.materialized(("only", "t"), build("t"))  # asked for again: "u" is now the oldest used
+    cat.materialized(("other", "u"), build("u"))
+    assert len(tables()) == 3 and cat._shared.bytes == 3 * one_table
+    cat.materialized(("only", "t"), build("t"))  # asked for again: ("only", "u") is the oldest
     cat.materialized(("only", "x"), build("x"))
-    assert len(tables()) == 3  # the least recently asked for of its kind went past the cap
+    assert len(tables()) == 3  # the least recently asked for went past the budget
+    assert cat._shared.bytes <= cat._shared.budget
     assert cat.materialized(("only", "t"), build("t")).execute()["event_id"].tolist() == ["e1"]
     assert cat.materialized(("only", "u"), build("u")).execute()["event_id"].tolist() == ["e2"]
-    assert builds == ["t", "u", "u", "x", "u"]  # "u" was dropped, so made again
+    assert builds == ["t", "u", "u", "x", "u"]  # ("only", "u") was dropped, so made again
 
     with path.open("a") as fh:
         fh.write(json.dumps(ev("e3", "t", 2)) + "\n")
@@ -602,7 +606,8 @@ def test_materialized_tables_are_shared_bounded_and_dropped_after_a_grace(
         "e3",
     ]
     assert builds[-1] == "t" and len(builds) == 6
-    assert len(tables()) == 3  # the version it replaced is gone
+    assert first.get_name() not in tables()  # the version it replaced is gone
+    assert cat._shared.bytes <= cat._shared.budget  # the two-row table made room for itself
 
 
 def test_a_materialized_table_outlives_refreshes_that_change_nothing_it_reads(
@@ -610,8 +615,8 @@ def test_a_materialized_table_outlives_refreshes_that_change_nothing_it_reads(
 ) -> None:
     """A live exporter appending other actors' or other types' events rebuilds nothing; a
     replaced table stays readable for RETIRED_GRACE seconds (a question may still read it)."""
-    import opdash.catalog as catalog_module
     from opdash.catalog import Reads
+    from opdash.catalog import store as catalog_module
 
     path = write_lines(
         folder / "events/a.jsonl",

@@ -202,22 +202,22 @@ def test_a_refresh_that_fails_halfway_leaves_the_catalog_as_it_was(
     """The failure strikes after the old rows were deleted and the new quarantine rows
     inserted, just before the new events are filed: nothing of it may show, and the next
     refresh files the change in full."""
-    from opdash import catalog as catalog_module
+    from opdash.catalog import loader as catalog_module
 
     catalog = open_catalog(folder)
     before, version, stats = snapshot(catalog), catalog.version, catalog.stats()
     change_everything(folder)
-    real = catalog_module.Catalog._file_new_rows
+    real = catalog_module.Loader._file_new_rows
 
     def fail(self, *args, **kwargs):
         raise OSError("disk gone")
 
-    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", fail)
+    monkeypatch.setattr(catalog_module.Loader, "_file_new_rows", fail)
     with pytest.raises(OSError, match="disk gone"):
         catalog.refresh()
     assert snapshot(catalog) == before
     assert (catalog.version, catalog.stats()) == (version, stats)
-    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", real)
+    monkeypatch.setattr(catalog_module.Loader, "_file_new_rows", real)
     seen = assert_truth(catalog, folder)
     assert ids(seen) == {"a4", "a2", "a9", "b0", "b1", "b2", "b3", "c0"}
     assert seen["runs"] == [("r1", "failed")] and len(seen["alerts"]) == 2
@@ -230,20 +230,20 @@ def test_no_reader_sees_half_a_refresh(folder: Path, monkeypatch: pytest.MonkeyP
     once, with the version that says so."""
     import threading
 
-    from opdash import catalog as catalog_module
+    from opdash.catalog import loader as catalog_module
 
     catalog = open_catalog(folder)
     count = "SELECT count(*), count(*) FILTER (WHERE source_file = 'events/a.jsonl') FROM events"
     assert catalog.fetchall(count) == [(8, 5)]
     halfway, go_on = threading.Event(), threading.Event()
-    real = catalog_module.Catalog._file_new_rows
+    real = catalog_module.Loader._file_new_rows
 
     def paused(self, *args, **kwargs):
         halfway.set()  # a.jsonl's old rows are deleted in the refresh's transaction
         assert go_on.wait(10)
         return real(self, *args, **kwargs)
 
-    monkeypatch.setattr(catalog_module.Catalog, "_file_new_rows", paused)
+    monkeypatch.setattr(catalog_module.Loader, "_file_new_rows", paused)
     write_lines(folder / "events" / "a.jsonl", [ev(f"n{i}", "step.one", i) for i in range(7)])
     refresher = threading.Thread(target=catalog.refresh)
     refresher.start()
@@ -353,21 +353,21 @@ def test_a_file_that_breaks_the_batch_is_quarantined_and_the_rest_filed(
     filed as a fresh read would file them, their repeated ids resolved across files."""
     import duckdb
 
-    from opdash import catalog as catalog_module
+    from opdash.catalog import loader as catalog_module
 
     root = tmp_path / "artifacts"
     write_lines(root / "events" / "a.jsonl", [ev(f"a{i}", "t", i) for i in range(3)])
     write_lines(root / "events" / "b.jsonl", [ev("b0", "t", 0), ev("a1", "t", 9)])
     write_lines(root / "events" / "c.jsonl", [ev("c0", "t", 0), ev("b0", "t", 9)])
     write_lines(root / "events" / "poison.jsonl", [ev("p0", "t", 0)])
-    real = catalog_module.Catalog._stage
+    real = catalog_module.Loader._stage
 
     def stage(self, batch, table):
         if any(r.source_file == "events/poison.jsonl" for r in batch.records):
             raise duckdb.ConversionException("cannot validate this file")
         return real(self, batch, table)
 
-    monkeypatch.setattr(catalog_module.Catalog, "_stage", stage)
+    monkeypatch.setattr(catalog_module.Loader, "_stage", stage)
     catalog = open_catalog(root)
     seen = snapshot(catalog)
     assert ids(seen) == {"a0", "a1", "a2", "b0", "c0"}

@@ -44,11 +44,15 @@ def card_html(title: str, body: str, *, tone: str = "info") -> str:
 
 def error_card(what: str, exc: BaseException) -> pn.pane.HTML:
     """Shown in place of a component whose query failed: what failed and why, escaped."""
+    from opdash.catalog.memory import resource_message
     from opdash.errors import UsageError
 
-    if not isinstance(exc, UsageError):
+    resource = resource_message(exc)
+    if not isinstance(exc, UsageError) and resource is None:
         log.error("opdash component %s failed", what, exc_info=exc)
-    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    reason = resource or (
+        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    )
     return pn.pane.HTML(
         card_html(f"{what} could not be shown", reason, tone="error"), sizing_mode="stretch_width"
     )

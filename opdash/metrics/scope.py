@@ -158,6 +158,26 @@ def shared_table(
     return TableName(table.get_name(), table.schema())
 
 
+def shared_build(
+    catalog, name: str, build, detail: tuple = (), *, event_types: Iterable[str] | None = None
+):
+    """``build(view, stager)`` — an ibis table that may stage intermediate tables first —
+    computed into a table once per (``name``, ``detail``, filter values) and shared by every
+    question and session (``Catalog.shared``), kept across refreshes that brought no events of
+    ``event_types`` (what it reads; None: any) by the filter's actors. Returns the catalog that
+    runs questions about it and the table."""
+    parts = shaped(catalog)
+    if parts is None:
+        raise TypeError(f"{type(catalog).__name__} is not a catalog or a scoped catalog")
+    root = parts.runner
+    table = root.shared(
+        (name, detail, tuple(sorted(parts.values.items()))),
+        lambda stager: build(catalog, stager),
+        reads=_reads(parts.values, event_types),
+    )
+    return root, table
+
+
 def _reads(values: dict[str, Any], event_types: Iterable[str] | None):
     """What a table built from events of ``event_types`` under filter ``values`` reads."""
     from opdash.catalog import Reads

@@ -1,9 +1,12 @@
-"""The catalog: one in-process DuckDB database holding everything an artifact folder says.
+"""Reading the artifact folder into the catalog: discovery, change tracking, staging, validation.
 
-It reads the folder (never writes to it), normalises every event into the ``events`` relation,
-puts every record it cannot accept into ``quarantine`` with a reason, counts repeated event ids
-once, and on :meth:`Catalog.refresh` reads only what is new: new files and appended complete lines.
-One catalog serves a whole process; threads query it through their own cursors.
+The loader reads the folder (never writes to it), normalises every event into ``events``, puts
+every record it cannot accept into ``quarantine`` with a reason, counts repeated event ids once,
+and on each refresh reads only what is new: new files and appended complete lines. A file that
+is gone takes its events with it; a file rewritten in place is read again whole.
+
+All or nothing: what a refresh read is validated into the connection's temporary tables (no
+reader sees them), then filed in one transaction, committed as the next data version.
 """
 
 from __future__ import annotations
@@ -13,66 +16,20 @@ import dataclasses
 import hashlib
 import json
 import os
-import tempfile
-import threading
 import time
-from collections import OrderedDict, deque
-from collections.abc import Callable, Hashable
-from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import duckdb
 import pyarrow as pa
 
 from opdash import ingest
-from opdash.contract import RAW_LIMIT, SETTINGS_FILES, ArtifactFile, FileKind, classify
+from opdash.catalog.validated import ValidationCache, key_of
+from opdash.catalog.versions import ANY_TIME, NAMES_KEPT, Change, Versions
+from opdash.contract import SETTINGS_FILES, ArtifactFile, FileKind, classify
 from opdash.parquet import ParquetSource
-from opdash.templates import Templates, Values
-
-#: DuckDB's memory cap (``OPDASH_MEMORY_LIMIT`` overrides): past it, sorts and joins spill to disk.
-DEFAULT_MEMORY_LIMIT = "1GB"
-#: Results kept per catalog (all sessions together); old data versions are dropped at once.
-RESULT_CACHE_SIZE = 512
-#: Materialized intermediate tables kept per kind (the first item of a tuple key): a funnel's
-#: chains are ~30 MB at 1M events, Today's task states and coach insights a few MB.
-MATERIALIZED_KEEP = int(os.environ.get("OPDASH_MATERIALIZED_KEEP", "6"))
-#: Seconds a retired materialized table stays readable for the questions still reading it.
-RETIRED_GRACE = 30.0
-T = TypeVar("T")
-
-
-def _kind(key: Hashable) -> Hashable:
-    return key[0] if isinstance(key, tuple) and key else key
-
-
-QUARANTINE_DDL = """
-CREATE TABLE IF NOT EXISTS quarantine (
-    source_file VARCHAR NOT NULL, line BIGINT, "row" BIGINT,
-    reason VARCHAR NOT NULL, detail VARCHAR, raw VARCHAR
-)"""
-DUPLICATES_DDL = """
-CREATE TABLE IF NOT EXISTS duplicates (
-    event_id VARCHAR NOT NULL, source_file VARCHAR NOT NULL, line BIGINT, "row" BIGINT
-)"""
-RUNS_DDL = """
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR NOT NULL, name VARCHAR, kind VARCHAR, status VARCHAR,
-    started_at TIMESTAMPTZ, ended_at TIMESTAMPTZ, heartbeat_at TIMESTAMPTZ,
-    params JSON, tags JSON, error VARCHAR
-)"""
-HIDDEN_DDL = """
-CREATE TABLE IF NOT EXISTS parquet_hidden (source_file VARCHAR NOT NULL, source_row BIGINT NOT NULL)
-"""
-ALERTS_DDL = """
-CREATE TABLE IF NOT EXISTS alerts (
-    run_id VARCHAR NOT NULL, alert_id VARCHAR, raised_at TIMESTAMPTZ, severity VARCHAR,
-    title VARCHAR, message VARCHAR, source VARCHAR, resolved_at TIMESTAMPTZ,
-    source_file VARCHAR, line BIGINT
-)"""
-
 
 MARK_BYTES = 4096
 _APPENDABLE = (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.RUN_ALERTS)
@@ -100,69 +57,6 @@ class RefreshReport:
     version: int
 
 
-@dataclass(frozen=True)
-class CatalogStats:
-    """Headline counts of what the folder holds."""
-
-    files: int
-    events: int
-    workflows: int
-    runs: int
-    quarantined: int
-    duplicates: int
-    first_event_at: datetime | None
-    last_event_at: datetime | None
-    refreshed_at: datetime | None
-    version: int
-    pending: tuple[str, ...] = ()  # whole files (.json, .parquet) not readable yet: retried
-
-    def to_dict(self) -> dict[str, Any]:
-        out = dict(self.__dict__)
-        for key in ("first_event_at", "last_event_at", "refreshed_at"):
-            out[key] = out[key].isoformat() if out[key] else None
-        return out
-
-
-@dataclass(frozen=True)
-class Reads:
-    """What an answer depends on, so a refresh that changed none of it keeps the answer:
-    ``tables`` besides events (quarantine, duplicates, runs, alerts, settings — the watched
-    files), and the events up to ``horizon`` (inclusive), of ``event_types``, by ``actors``
-    (None: no such limit)."""
-
-    tables: frozenset[str] = frozenset()
-    horizon: datetime | None = None
-    event_types: frozenset[str] | None = None
-    actors: frozenset[str] | None = None
-
-
-@dataclass(frozen=True)
-class Change:
-    """What one refresh changed: ``tables``, and events at or after ``events_from`` (None: no
-    event) of ``event_types`` by ``actors`` (None: any)."""
-
-    version: int
-    tables: frozenset[str]
-    events_from: datetime | None = None
-    event_types: frozenset[str] | None = None
-    actors: frozenset[str] | None = None
-
-    def spares(self, reads: Reads) -> bool:
-        """Whether an answer reading ``reads`` is the same after this change."""
-        if self.tables & reads.tables:
-            return False
-        return (
-            self.events_from is None
-            or (reads.horizon is not None and self.events_from > reads.horizon)
-            or _apart(self.event_types, reads.event_types)
-            or _apart(self.actors, reads.actors)
-        )
-
-
-def _apart(changed: frozenset[str] | None, read: frozenset[str] | None) -> bool:
-    return changed is not None and read is not None and not changed & read
-
-
 #: The tables besides events a file of each kind puts rows in (what leaves when it leaves).
 _HOLDS = {
     FileKind.RUN_META: frozenset({"runs"}),
@@ -170,11 +64,6 @@ _HOLDS = {
 }
 _EVENT_FILE_HOLDS = frozenset({"quarantine", "duplicates"})
 _EVENT_KINDS = (FileKind.JSON_LINES, FileKind.RUN_EVENTS, FileKind.JSON, FileKind.PARQUET)
-
-#: A change to events at no particular time: every answer reading events is recomputed.
-ANY_TIME = datetime.min.replace(tzinfo=UTC)
-CHANGES_KEPT = 256
-NAMES_KEPT = 100  # a change to more event types or actors than this may touch any
 
 
 @dataclass(frozen=True)
@@ -257,307 +146,36 @@ class _Batch:
         return list(out.values())
 
 
-class Catalog:
-    """One DuckDB database over one artifact folder.
+class Loader:
+    """What the catalog has read of its folder, and the refreshes that read more."""
 
-    ``catalog.sql("SELECT …")`` runs SQL over ``events``, ``quarantine``, ``duplicates``, ``runs``
-    and ``alerts``; ``catalog.table("events")`` is the same data as an ibis table.
-    """
-
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).expanduser().resolve()
-        self._spill = tempfile.TemporaryDirectory(prefix="opdash-spill-")
-        self._con = duckdb.connect(
-            config={
-                "autoinstall_known_extensions": False,
-                "autoload_known_extensions": False,
-                # big sorts spill to a private temp folder (never into the artifact folder)
-                "temp_directory": self._spill.name,
-                "memory_limit": os.environ.get("OPDASH_MEMORY_LIMIT", DEFAULT_MEMORY_LIMIT),
-            }
-        )
-        # GLOBAL: every cursor (one per thread) must see instants in UTC too
-        self._con.execute("SET GLOBAL TimeZone = 'UTC'")
-        # a query naming an unknown table must fail, never read a Python variable of that name
-        self._con.execute("SET GLOBAL python_enable_replacements = false")
-        for ddl in (
-            ingest.EVENTS_DDL,
-            QUARANTINE_DDL,
-            DUPLICATES_DDL,
-            RUNS_DDL,
-            ALERTS_DDL,
-            HIDDEN_DDL,
-        ):
-            self._con.execute(ddl)
+    def __init__(self, root: Path, con: duckdb.DuckDBPyConnection, versions: Versions) -> None:
+        self.root = root
+        self._con = con
+        self._versions = versions
         self._fast: dict[str, ParquetSource] = {}
-        self._results = ResultCache()
-        self._templates = Templates()
-        # table -> key, least recently asked for first; retired: (when, table, key)
-        self._materialized: OrderedDict[str, Hashable] = OrderedDict()
-        self._retired: list[tuple[float, str, Hashable]] = []
-        self._materialized_lock = threading.Lock()
-        self._materialized_count = 0
-        self._rebuild_view()
-        self._lock = threading.RLock()
-        self._cursor_lock = threading.Lock()
-        self._local = threading.local()
         self._states: dict[str, FileState] = {}
-        self.version = 0
         self._settings_stamp: tuple | None = None
         self._watched: tuple[str, ...] = SETTINGS_FILES
+        self._pending: dict[str, tuple[int, int]] = {}  # unreadable whole file -> (size, mtime)
+        self._checked = ValidationCache(root)
         self.refreshed_at: datetime | None = None
         self.refresh_seconds: float | None = None  # how long the last refresh that read took
-        self._pending: dict[str, tuple[int, int]] = {}  # unreadable whole file -> (size, mtime)
-        # a refresh's commit and the computations that must not see one (see _one_version)
-        self._commit_cond = threading.Condition()
-        self._committing = False
-        self._commits = 0
-        self._holding_off = 0
-        self._changes: deque[Change] = deque(maxlen=CHANGES_KEPT)
-        self.refresh()
-
-    def close(self) -> None:
-        """Let go of the database and its spill folder (a server's first process does, before
-        it forks the processes that serve: a DuckDB database must not cross a fork)."""
-        with _SHARED_LOCK:
-            for key in [k for k, v in _SHARED.items() if v is self]:
-                del _SHARED[key]
-        self._con.close()
-        self._spill.cleanup()
-
-    # -- querying ---------------------------------------------------------------------------
-    def cursor(self) -> duckdb.DuckDBPyConnection:
-        """A new cursor: DuckDB connections must not be shared by threads.
-
-        Not under the refresh lock, so readers never wait for a refresh to finish.
-        """
-        with self._cursor_lock:
-            return self._con.cursor()
-
-    def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
-        """Run SQL on a fresh cursor and return a pandas DataFrame."""
-        cur = self.cursor()
-        try:
-            return cur.execute(query, params).df()
-        finally:
-            cur.close()
-
-    def fetchall(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> list[tuple]:
-        cur = self.cursor()
-        try:
-            return cur.execute(query, params).fetchall()
-        finally:
-            cur.close()
+        self._rebuild_view()
 
     @property
-    def ibis(self):
-        """The ibis DuckDB backend of the calling thread (on that thread's own cursor)."""
-        backend = getattr(self._local, "ibis", None)
-        if backend is None:
-            import ibis
+    def version(self) -> int:
+        return self._versions.version
 
-            backend = self._local.ibis = ibis.duckdb.from_connection(self.cursor())
-        return backend
+    @property
+    def files(self) -> int:
+        """Files read (and still there)."""
+        return len(self._states)
 
-    def table(self, name: str = "events"):
-        """A relation of the catalog as an ibis table."""
-        return self.ibis.table(name)
-
-    def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
-        """``compute()`` once per (``key``, data version), shared by every session and thread.
-
-        Results must be immutable (the metrics return frozen dataclasses). A result whose
-        queries straddled a refresh's commit is computed again (see ``_one_version``): it may
-        then be newer than the version it is filed under, never older or mixed. With ``reads``,
-        an answer of an older version is served when no refresh since changed what it reads.
-        """
-        return self._results.get(
-            key, self.version, lambda: self._one_version(compute, reads), self._carry(reads)
-        )
-
-    def _carry(self, reads: Reads | None) -> Callable[[int], bool] | None:
-        """Whether an answer of an older version still holds: no refresh since changed what it
-        ``reads`` (None: it is never carried)."""
-        if reads is None:
-            return None
-        return lambda version: self.unchanged_since(version, reads)
-
-    def unchanged_since(self, version: int, reads: Reads) -> bool:
-        """Whether the refreshes after ``version`` changed none of what ``reads`` names: a live
-        exporter appends events newer than a pinned view's range, and that view's answer stays."""
-        changes = [c for c in list(self._changes) if c.version > version]
-        if len(changes) != self.version - version:
-            return False  # older than the changes remembered
-        return all(change.spares(reads) for change in changes)
-
-    def _one_version(self, compute: Callable[[], T], reads: Reads | None = None) -> T:
-        """``compute()`` on one data version. Its queries (each on its own cursor) could
-        straddle a refresh's commit, seeing some tables before it and some after: such a result
-        is computed again — unless the commit changed none of what it ``reads``, when both
-        sides give the same answer — and that time the next commit waits for it. A failure that
-        straddled a commit is tried again too (a table it read may have been replaced). No
-        session ever sees half a refresh, and no computation waits for more than one commit."""
-        with self._commit_cond:
-            self._commit_cond.wait_for(lambda: not self._committing)
-            commits, version = self._commits, self.version
-        try:
-            result = compute()
-        except Exception:
-            if not self._straddled(commits, version, None):
-                raise
-        else:
-            if not self._straddled(commits, version, reads):
-                return result
-        with self._commit_cond:
-            self._commit_cond.wait_for(lambda: not self._committing)
-            self._holding_off += 1
-        try:
-            return compute()
-        finally:
-            with self._commit_cond:
-                self._holding_off -= 1
-                self._commit_cond.notify_all()
-
-    def _straddled(self, commits: int, version: int, reads: Reads | None) -> bool:
-        """Whether a commit since ``commits`` (at ``version``) may have changed what a
-        computation started then ``reads`` (None: anything)."""
-        with self._commit_cond:
-            self._commit_cond.wait_for(lambda: not self._committing)
-            if self._commits == commits:
-                return False
-        return reads is None or not self.unchanged_since(version, reads)
-
-    def _commit(self, change: Change) -> None:
-        """Make a refresh visible at once: readers' cursors see the tables before or after."""
-        with self._commit_cond:
-            self._commit_cond.wait_for(lambda: not self._holding_off)
-            self._committing = True
-            self._commits += 1
-        try:
-            self._con.execute("COMMIT")
-            self._changes.append(change)
-            self.version += 1
-        finally:
-            with self._commit_cond:
-                self._committing = False
-                self._commit_cond.notify_all()
-
-    def shaped_sql(
-        self, shape: Hashable, build: Callable[[Values], Any], values: dict[str, int | str]
-    ) -> str:
-        """The SQL of ``build(values)``, compiled once per ``shape`` (see opdash.templates)."""
-        return self._templates.sql(shape, build, values, self.ibis.compile)
-
-    def query(self, shape: Hashable, build: Callable[[Values], Any], **values: int | str) -> Any:
-        """``build(values)`` run as a pandas DataFrame, its SQL compiled once per ``shape``."""
-        cur = self.cursor()
-        try:
-            return cur.execute(self.shaped_sql(shape, build, values)).df()
-        finally:
-            cur.close()
-
-    def materialized(
-        self, key: Hashable, sql: Callable[[], str], *, reads: Reads | None = None
-    ) -> Any:
-        """The result of the query ``sql()`` gives, computed into a table once and shared by
-        every session and thread, as an ibis table.
-
-        For intermediate results many questions share (a funnel's chains, whatever the date
-        range): they are computed once instead of once per question. The table serves newer
-        data versions while no refresh changed what it ``reads`` (None: one version only), so a
-        live exporter's appends do not rebuild every actor's tables. At most
-        ``MATERIALIZED_KEEP`` of a kind (the first item of a tuple ``key``) are kept, the least
-        recently asked for retired first; a retired or replaced table is dropped
-        ``RETIRED_GRACE`` seconds later, so a question still reading it finishes.
-        """
-        name = self.cached(
-            ("materialized", key), lambda: self._materialize(key, sql()), reads=reads
-        )
-        with self._materialized_lock:
-            if name in self._materialized:
-                self._materialized.move_to_end(name)
-        return self.ibis.table(name)
-
-    def _materialize(self, key: Hashable, sql: str) -> str:
-        with self._materialized_lock:
-            self._materialized_count += 1
-            name = f"opdash_materialized_{self._materialized_count}"
-        cur = self.cursor()
-        try:
-            cur.execute(f"CREATE TABLE {name} AS {sql}")
-        finally:
-            cur.close()
-        with self._materialized_lock:
-            kept = self._materialized
-            replaced = [old for old, old_key in kept.items() if old_key == key]
-            kept[name] = key
-            same_kind = [old for old, old_key in kept.items() if _kind(old_key) == _kind(key)]
-            surplus = same_kind[: max(0, len(same_kind) - MATERIALIZED_KEEP)]
-            now = time.monotonic()
-            retiring = [(old, kept.pop(old)) for old in dict.fromkeys(replaced + surplus)]
-            self._retired += [(now, old, old_key) for old, old_key in retiring]
-        for old, old_key in retiring:  # no new question gets it; those reading it finish
-            self._results.forget(("materialized", old_key), old)
-        self._drop_retired()
-        return name
-
-    def _drop_retired(self) -> None:
-        """Drop the tables retired more than ``RETIRED_GRACE`` seconds ago."""
-        with self._materialized_lock:
-            due = time.monotonic() - RETIRED_GRACE
-            gone = [entry for entry in self._retired if entry[0] <= due]
-            self._retired[:] = [entry for entry in self._retired if entry[0] > due]
-        for _at, name, _key in gone:
-            self.fetchall(f"DROP TABLE IF EXISTS {name}")
-
-    def was_read(self, key: Hashable) -> bool:
-        """Whether the answer kept for ``key`` was asked for after it was computed."""
-        return self._results.was_read(key)
-
-    def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
-        """``(True, result)`` when ``key`` is answered for the current version, else
-        ``(False, None)``: never computes and never waits, so the event loop may ask."""
-        return self._results.peek(key, self.version, self._carry(reads))
-
-    def as_of(self, moment: datetime) -> CatalogAsOf:
-        """This catalog without the events after ``moment`` (an aware datetime)."""
-        return CatalogAsOf(self, moment)
-
-    def stats(self) -> CatalogStats:
-        row = self.cached(
-            "stats",
-            lambda: self.fetchall(
-                """
-                SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
-                       (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
-                       (SELECT count(*) FROM duplicates),
-                       (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
-                """
-            )[0],
-        )
-        return CatalogStats(
-            files=len(self._states),
-            events=row[0],
-            workflows=row[1],
-            runs=row[2],
-            quarantined=row[3],
-            duplicates=row[4],
-            first_event_at=row[5],
-            last_event_at=row[6],
-            refreshed_at=self.refreshed_at,
-            version=self.version,
-            pending=tuple(sorted(self._pending)),
-        )
-
-    def event_types(self) -> list[str]:
-        """Event types present, most frequent first."""
-        rows = self.cached(
-            "types",
-            lambda: self.fetchall(
-                "SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1"
-            ),
-        )
-        return [r[0] for r in rows]
+    @property
+    def pending(self) -> tuple[str, ...]:
+        """Whole files (.json, .parquet) not readable yet: retried on the next refresh."""
+        return tuple(sorted(self._pending))
 
     # -- loading ----------------------------------------------------------------------------
     def discover(self) -> list[ArtifactFile]:
@@ -582,17 +200,15 @@ class Catalog:
         All or nothing: what was read is validated into this connection's temporary tables
         (no reader sees them), then filed in one transaction. A refresh that fails leaves the
         catalog as it was, and the next one tries again."""
-        with self._lock:
-            kept = self._bookkeeping()
-            try:
-                return self._refresh()
-            except BaseException:
-                self._restore(kept)
-                raise
-            finally:
-                for table in ("staged", "staged_piece", "fast_quarantine", "losers"):
-                    self._con.execute(f"DROP TABLE IF EXISTS {table}")
-                self._drop_retired()  # also when no session asks for anything new
+        kept = self._bookkeeping()
+        try:
+            return self._refresh()
+        except BaseException:
+            self._restore(kept)
+            raise
+        finally:
+            for table in ("staged", "staged_piece", "fast_quarantine", "losers"):
+                self._con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _bookkeeping(self) -> tuple:
         """What a refresh changes outside the database, to put back if it fails."""
@@ -654,7 +270,8 @@ class Catalog:
             }
             for artifact in batch.forget:  # what left may have been any of what it held
                 tables |= _HOLDS.get(artifact.kind, _EVENT_FILE_HOLDS)
-            self._commit(Change(self.version + 1, frozenset(tables), *events))
+            change = Change(self.version + 1, frozenset(tables), *events)
+            self._versions.commit(change, lambda: self._con.execute("COMMIT"))
         except BaseException:
             with contextlib.suppress(duckdb.Error):  # a failed COMMIT has already rolled back
                 self._con.execute("ROLLBACK")
@@ -673,10 +290,9 @@ class Catalog:
         """Also stamp these folder-relative files on each refresh (a dashboard's state files):
         an edit to one is a new data version, so the views showing it redraw. Watching is not
         itself an edit: the files are stamped as they are now."""
-        with self._lock:
-            self._watched = tuple(dict.fromkeys([*self._watched, *relpaths]))
-            if self._settings_stamp is not None:
-                self._settings_stamp = self._settings()
+        self._watched = tuple(dict.fromkeys([*self._watched, *relpaths]))
+        if self._settings_stamp is not None:
+            self._settings_stamp = self._settings()
 
     def _settings(self) -> tuple:
         """The watched files' (mtime, size) stamps (settings such as goals.yaml, and state
@@ -915,16 +531,32 @@ class Catalog:
         self._file_new_rows(fast, staged=staged)
 
     def _scan_fast(self, src: ParquetSource, batch: _Batch) -> bool:
-        """Collect an in-place parquet file's bad rows; False when the file cannot be scanned."""
+        """Collect an in-place parquet file's bad rows; False when the file cannot be scanned.
+
+        No scan when the file's statistics prove every row valid, or when the same file
+        (same digest) was scanned before: its rows are read from the validation cache."""
         self._con.execute(
             "CREATE TEMP TABLE IF NOT EXISTS fast_quarantine AS FROM quarantine LIMIT 0"
         )
-        try:
-            self._con.execute(f"INSERT INTO fast_quarantine {src.quarantine_sql()}")
+        if src.valid_by_statistics:
             return True
+        key = key_of("quarantine", src.relpath, src.digest)
+        known = self._checked.get("rows", key)
+        if known is not None:
+            if known:
+                self._con.executemany(
+                    "INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)", known
+                )
+            return True
+        try:
+            rows = self._con.execute(src.quarantine_sql()).fetchall()
         except duckdb.Error as exc:
             batch.bad_file(src.relpath, _first_line(exc))
             return False
+        if rows:
+            self._con.executemany("INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._checked.put("rows", key, [list(r) for r in rows])
+        return True
 
     def _stage_batch(self, batch: _Batch) -> bool:
         """Validate the records and parquet files read through SQL into ``staged``, in one
@@ -1007,6 +639,35 @@ class Catalog:
             )
         if not sources:
             return
+        # in-place parquet files alone over an empty catalog (a folder opened again): their
+        # repeated ids depend on nothing else, so they are kept by the files' digests
+        alone = fast and not staged and not self._fast and self._loaded_nothing()
+        key = key_of("ids", [(s.relpath, s.seq, s.digest) for s in fast]) if alone else ""
+        known = self._checked.get("ids", key) if alone else None
+        if known is not None:
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE losers (event_id VARCHAR, file_seq BIGINT, "
+                "source_line BIGINT, source_row BIGINT, source_file VARCHAR, sid BIGINT)"
+            )
+            if known:
+                con.executemany("INSERT INTO losers VALUES (?, ?, ?, ?, ?, ?)", known)
+        else:
+            self._find_losers(sources)
+            if alone:
+                found = con.execute(
+                    "SELECT event_id, file_seq, source_line, source_row, source_file, sid "
+                    "FROM losers"
+                ).fetchall()
+                self._checked.put("ids", key, [list(r) for r in found])
+        self._file_losers(fast, staged=staged)
+
+    def _loaded_nothing(self) -> bool:
+        return not self._con.execute("SELECT count(*) FROM events_loaded").fetchone()[0]
+
+    def _find_losers(self, sources: list[str]) -> None:
+        """``losers``: the rows whose event id came earlier (in reading order, or in what the
+        catalog had)."""
+        con = self._con
         cand = " UNION ALL BY NAME ".join(f"({q})" for q in sources)
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE losers AS
@@ -1021,8 +682,14 @@ class Catalog:
                        event_id IN (SELECT event_id FROM events) AS seen
                 FROM cand WHERE event_id IN (SELECT event_id FROM dup)
             )
-            SELECT * FROM ranked WHERE nth > 1 OR seen"""
+            SELECT event_id, file_seq, source_line, source_row, source_file, sid
+            FROM ranked WHERE nth > 1 OR seen"""
         )
+
+    def _file_losers(self, fast: list[ParquetSource], *, staged: bool) -> None:
+        """File the ``losers`` as duplicates (hidden in their parquet files), and the staged
+        rows that are not."""
+        con = self._con
         con.execute(
             "INSERT INTO duplicates SELECT event_id, source_file, source_line, source_row "
             "FROM losers ORDER BY file_seq, source_line, source_row"
@@ -1068,71 +735,13 @@ class Catalog:
     # -- runs -------------------------------------------------------------------------------
     def _read_run_meta(self, src: _Source, state: FileState, batch: _Batch) -> None:
         state.offset = state.size
-        path, run_id = src.path, src.artifact.run_id
-        try:
-            meta = ingest.strict_loads(path.read_bytes().decode("utf-8"))
-            if not isinstance(meta, dict):
-                raise ValueError("run.json must hold a JSON object")
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-            batch.runs.append((run_id, [run_id, *[None] * 8, f"unreadable: {exc}"]))
-            return
-        times = [
-            _timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")
-        ]
         batch.runs.append(
-            (
-                run_id,
-                [
-                    run_id,
-                    _str_or_none(meta.get("name")),
-                    _str_or_none(meta.get("kind")),
-                    _str_or_none(meta.get("status")),
-                    *times,
-                    json.dumps(meta.get("params")) if meta.get("params") is not None else None,
-                    json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
-                    None,
-                ],
-            )
+            (src.artifact.run_id, ingest.run_row(src.artifact.run_id, src.path.read_bytes()))
         )
 
     def _read_alerts(self, src: _Source, state: FileState, batch: _Batch) -> None:
-        artifact = src.artifact
         chunk, first_line = self._complete_chunk(src.path, state)
-        rows, bad = [], []
-        for item in ingest.split_lines(chunk, first_line):
-            if isinstance(item, ingest.BadRecord):
-                bad.append((artifact.relpath, item.line, None, item.reason, item.detail, item.raw))
-                continue
-            try:
-                alert = ingest.strict_loads(item.text)
-                if not isinstance(alert, dict):
-                    raise ValueError("an alert must be a JSON object")
-            except (ValueError, RecursionError) as exc:
-                bad.append(
-                    (
-                        artifact.relpath,
-                        item.line,
-                        None,
-                        "malformed_json",
-                        str(exc),
-                        item.text[:RAW_LIMIT],
-                    )
-                )
-                continue
-            rows.append(
-                (
-                    artifact.run_id,
-                    _str_or_none(alert.get("alert_id")),
-                    _timestamp_or_none(alert.get("raised_at")),
-                    _str_or_none(alert.get("severity")),
-                    _str_or_none(alert.get("title")),
-                    _str_or_none(alert.get("message")),
-                    _str_or_none(alert.get("source")),
-                    _timestamp_or_none(alert.get("resolved_at")),
-                    artifact.relpath,
-                    item.line,
-                )
-            )
+        rows, bad = ingest.alert_rows(src.artifact.run_id, src.artifact.relpath, chunk, first_line)
         batch.alerts.extend(rows)
         batch.bad.extend(bad)
 
@@ -1157,152 +766,3 @@ def _whole_file_readable(path: Path, kind: FileKind) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def _str_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _timestamp_or_none(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-class CatalogAsOf:
-    """A catalog as it stood at one instant: events after it have not happened yet.
-
-    Metrics that evaluate "as of" a moment (goals, the pipeline) hand this to the funnel, so no
-    step — not only step 1 — can come from the future.
-    """
-
-    def __init__(self, catalog: Any, moment: datetime) -> None:  # a Catalog or a scoped one
-        self._catalog, self.moment = catalog, moment
-
-    @property
-    def before(self):
-        """The catalog without the cut at the moment."""
-        return self._catalog
-
-    def table(self, name: str = "events"):
-        table = self._catalog.table(name)
-        if name == "events":
-            table = table.filter(table.occurred_at <= self.moment)
-        return table
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._catalog, name)
-
-
-@dataclass
-class _Entry:
-    version: int
-    future: Future
-    read: bool = False  # asked for again after it was computed
-
-
-class ResultCache:
-    """Results by key, each with the data version it answers, least recently used dropped first.
-
-    Concurrent asks for one key compute it once: the others wait for the first one's answer.
-    Failures are not kept, so a fixed file or a retry gets a fresh try. An answer of an older
-    version is served for a newer one when ``carry(old_version)`` says nothing it reads changed.
-    """
-
-    def __init__(self, size: int = RESULT_CACHE_SIZE) -> None:
-        self.size = size
-        self._lock = threading.Lock()
-        self._entries: OrderedDict[Hashable, _Entry] = OrderedDict()
-
-    def get(
-        self,
-        key: Hashable,
-        version: int,
-        compute: Callable[[], T],
-        carry: Callable[[int], bool] | None = None,
-    ) -> T:
-        with self._lock:
-            future = self._current(key, version, carry)
-            owner = future is None
-            if owner:
-                future = Future()
-                self._entries[key] = _Entry(version, future)
-                self._entries.move_to_end(key)
-                while len(self._entries) > self.size:
-                    self._entries.popitem(last=False)
-        if owner:
-            try:
-                future.set_result(compute())
-            except BaseException as exc:
-                with self._lock:
-                    entry = self._entries.get(key)
-                    if entry is not None and entry.future is future:
-                        del self._entries[key]
-                future.set_exception(exc)
-        return future.result()
-
-    def _current(
-        self, key: Hashable, version: int, carry: Callable[[int], bool] | None
-    ) -> Future | None:
-        """The answer for ``version`` (computed or being computed), if any: its own, a newer one
-        (asked by a reader that read the version just before a refresh), or an older one still
-        valid, which is then filed under ``version``."""
-        entry = self._entries.get(key)
-        if entry is None:
-            return None
-        future = entry.future
-        if entry.version < version:
-            if carry is None or not future.done() or future.exception() or not carry(entry.version):
-                return None
-            entry.version = version
-        entry.read = True
-        self._entries.move_to_end(key)
-        return future
-
-    def was_read(self, key: Hashable) -> bool:
-        """Whether the answer kept for ``key`` was asked for again after it was computed."""
-        with self._lock:
-            entry = self._entries.get(key)
-            return entry is not None and entry.read
-
-    def forget(self, key: Hashable, result: Any) -> None:
-        """Forget ``key`` if its answer is ``result`` (not a newer answer filed since)."""
-        with self._lock:
-            entry = self._entries.get(key)
-            future = None if entry is None else entry.future
-            done = future is not None and future.done() and not future.exception()
-            if done and future.result() == result:
-                del self._entries[key]
-
-    def peek(
-        self, key: Hashable, version: int, carry: Callable[[int], bool] | None = None
-    ) -> tuple[bool, Any]:
-        with self._lock:
-            future = self._current(key, version, carry)
-            if future is None or not future.done() or future.exception() is not None:
-                return False, None
-        return True, future.result()
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-_SHARED: dict[
-    tuple[int, Path], Catalog
-] = {}  # (process id, folder): a forked process opens its own
-_SHARED_LOCK = threading.Lock()
-
-
-def open_catalog(root: str | os.PathLike[str]) -> Catalog:
-    """A new catalog over ``root``."""
-    return Catalog(root)
-
-
-def shared_catalog(root: str | os.PathLike[str]) -> Catalog:
-    """The one catalog of this process for ``root``, shared by every session that asks for it."""
-    key = (os.getpid(), Path(root).expanduser().resolve())
-    with _SHARED_LOCK:
-        if key not in _SHARED:
-            _SHARED[key] = Catalog(key[1])
-        return _SHARED[key]
-
-
-__all__ = ["Catalog", "CatalogStats", "RefreshReport", "open_catalog", "shared_catalog"]

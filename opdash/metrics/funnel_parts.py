@@ -1,0 +1,330 @@
+"""The optional parts of a funnel, each measured on every entity's chosen chain.
+
+Exclusions, time to convert, conversion over time and drop-offs (the breakdown, whose groups
+add up to the funnel, is in :mod:`opdash.metrics.funnel`). Each takes the chosen chains
+(:func:`opdash.metrics.sequence.levels_of`: ``entity``, ``level``, ``start_id``, ``u1..un``)
+and the catalog view for what the chains do not hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import ibis
+
+from opdash.metrics.sequence import ChainSpec
+from opdash.metrics.sqlfuncs import functions
+from opdash.timeutil import from_micros, parse_instant, to_micros
+
+TREND_INTERVALS = ("day", "week")
+_US = 1_000_000
+
+
+@dataclass(frozen=True)
+class HistogramBin:
+    start_seconds: float
+    end_seconds: float
+    count: int
+
+
+@dataclass(frozen=True)
+class TimeToConvert:
+    """Seconds from one step to a later one on each converting entity's chosen chain."""
+
+    from_step: int
+    to_step: int
+    entities: int
+    median_seconds: float | None
+    mean_seconds: float | None
+    bins: list[HistogramBin]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "bins": [asdict(b) for b in self.bins]}
+
+
+@dataclass(frozen=True)
+class TrendPeriod:
+    start: datetime
+    entered: int
+    converted: int
+    rate: float | None
+    incomplete: bool
+
+
+@dataclass(frozen=True)
+class ConversionTrend:
+    """Conversion from step 1 to the last step per entry period of the step-1 event."""
+
+    interval: str
+    tz: str
+    as_of: datetime
+    periods: list[TrendPeriod]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "interval": self.interval,
+            "tz": self.tz,
+            "as_of": self.as_of.isoformat(),
+            "periods": [{**asdict(p), "start": p.start.isoformat()} for p in self.periods],
+        }
+
+
+@dataclass(frozen=True)
+class DroppedEntity:
+    entity: str
+    reached_at: datetime
+    last_event_type: str
+    last_event_id: str
+    last_event_at: datetime
+
+
+@dataclass(frozen=True)
+class DropOffs:
+    """Entities that reached step ``step`` and not the next one, newest last event first."""
+
+    step: int
+    event_type: str
+    next_event_type: str | None
+    total: int
+    entities: list[DroppedEntity]
+
+    def to_dict(self) -> dict[str, Any]:
+        items = [
+            {
+                **asdict(e),
+                "reached_at": e.reached_at.isoformat(),
+                "last_event_at": e.last_event_at.isoformat(),
+            }
+            for e in self.entities
+        ]
+        return {**asdict(self), "entities": items}
+
+
+@dataclass(frozen=True)
+class TrendSpec:
+    interval: str
+    tz: Any
+    as_of: datetime
+
+    @classmethod
+    def parse(cls, interval: str, tz: str, as_of) -> TrendSpec:
+        from opdash.calendar import check_period, zone
+
+        check_period(interval, TREND_INTERVALS, name="trend interval")
+        moment = parse_instant(as_of, name="as-of") or datetime.now(UTC)
+        return cls(interval, zone(tz), moment)
+
+
+# -- exclusions -------------------------------------------------------------------------------
+def without_excluded(chosen, catalog, spec: ChainSpec, by: str, excludes: list[str]):
+    """Chosen chains with no event of an excluded type strictly between their first and last
+    reached step, in funnel order (excluded types rank after the steps at equal instants,
+    unless they are steps themselves). ``chosen`` carries the steps' ids (``i2..in``)."""
+    fns = functions(catalog)
+    events = catalog.table("events")
+    entity = fns.field(events, by)
+    xs = events.filter(events.event_type.isin(excludes), entity.notnull())
+    rank = ibis.cases(*((xs.event_type == t, spec.rank(t)) for t in excludes), else_=spec.n).cast(
+        "int64"
+    )
+    xs = xs.select(
+        e_x=fns.field(xs, by), us_x=fns.epoch_us(xs.occurred_at), r_x=rank, id_x="event_id"
+    )
+    n = spec.n
+    last_us = ibis.coalesce(*(chosen[f"u{k}"] for k in range(n, 0, -1)))
+    last_id = ibis.coalesce(*(chosen[f"i{k}"] for k in range(n, 1, -1)), chosen.start_id)
+    last_rank = ibis.cases(
+        *((chosen.level == k, spec.rank(spec.steps[k - 1])) for k in range(1, n + 1)), else_=0
+    )
+    after_first = (xs.us_x > chosen.u1) | (
+        (xs.us_x == chosen.u1) & ((xs.r_x > 0) | ((xs.r_x == 0) & (xs.id_x > chosen.start_id)))
+    )
+    before_last = (xs.us_x < last_us) | (
+        (xs.us_x == last_us)
+        & ((xs.r_x < last_rank) | ((xs.r_x == last_rank) & (xs.id_x < last_id)))
+    )
+    return chosen.anti_join(xs, [chosen.entity == xs.e_x, after_first, before_last])
+
+
+# -- values on the chosen start -------------------------------------------------------------
+def with_start_value(chosen, catalog, spec: ChainSpec, path: str, name: str):
+    """``chosen`` with ``name``: the value at ``path`` on each chain's start event (NULL when
+    the event has none). Event ids are unique in ``events``, so the join keeps every chain."""
+    fns = functions(catalog)
+    events = catalog.table("events")
+    starts = spec.steps[:1] if spec.order != "unordered" else spec.types
+    events = events.filter(events.event_type.isin(list(starts)))
+    values = events.select(id_v="event_id", **{name: fns.field(events, path)})
+    joined = chosen.left_join(values, chosen.start_id == values.id_v)
+    return joined.select(*chosen.columns, name)
+
+
+# -- time to convert --------------------------------------------------------------------------
+def time_to_convert(levels, start: int, end: int, bins: int) -> TimeToConvert:
+    """A histogram of seconds from step ``start`` to step ``end`` over converting entities."""
+    gaps = levels.filter(levels.level >= end).select(
+        gap_us=levels[f"u{end}"] - levels[f"u{start}"],
+        gap=(levels[f"u{end}"] - levels[f"u{start}"]).cast("float64") / _US,
+    )
+    stats = (
+        gaps.aggregate(
+            n=gaps.count(),
+            lo=gaps.gap.min(),
+            hi=gaps.gap.max(),
+            med=gaps.gap.median(),
+            total_us=exact_sum(gaps.gap_us),
+        )
+        .execute()
+        .iloc[0]
+        .to_dict()
+    )
+    n = int(stats["n"] or 0)
+    if n == 0:
+        return TimeToConvert(start, end, 0, None, None, [])
+    lo, hi = float(stats["lo"]), float(stats["hi"])
+    width = (hi - lo) / bins if hi > lo else 1.0
+    index = ((gaps.gap - lo) / width).floor().cast("int64")
+    index = ibis.ifelse(index >= bins, bins - 1, index)
+    binned = gaps.mutate(b=index)
+    counts = binned.group_by("b").aggregate(c=binned.count()).execute()
+    by_bin = dict(zip(counts["b"].astype(int), counts["c"].astype(int), strict=True))
+    edges = [lo + i * width for i in range(bins + 1)] if hi > lo else [lo] * (bins + 1)
+    if hi > lo:
+        edges[-1] = hi
+    return TimeToConvert(
+        from_step=start,
+        to_step=end,
+        entities=n,
+        median_seconds=num(stats["med"]),
+        mean_seconds=exact_mean_seconds(stats["total_us"], n),
+        bins=[
+            HistogramBin(edges[i], edges[i + 1] if hi > lo else hi, by_bin.get(i, 0))
+            for i in range(bins if hi > lo else 1)
+        ],
+    )
+
+
+# -- conversion over time ---------------------------------------------------------------------
+def conversion_trend(
+    levels, steps: list[str], window_s: int, since, until, trend: TrendSpec
+) -> ConversionTrend:
+    """Per entry period (of the chosen step-1 event, in ``tz``): entered, converted, rate."""
+    from opdash.calendar import buckets, next_period
+
+    n = len(steps)
+    row = levels.aggregate(lo=levels.u1.min(), hi=levels.u1.max()).execute().iloc[0]
+    first = since or (from_micros(row["lo"]) if num(row["lo"]) is not None else None)
+    last = until or (
+        from_micros(row["hi"]) + timedelta(microseconds=1) if num(row["hi"]) is not None else None
+    )
+    if first is None or last is None:
+        return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, [])
+    starts = buckets(first, last, trend.interval, trend.tz)
+    ends = [*starts[1:], next_period(starts[-1], trend.interval, trend.tz)]
+    bounds = ibis.memtable(
+        {
+            "b_key": list(range(len(starts))),
+            "b_start": [to_micros(b) for b in starts],
+            "b_end": [to_micros(b) for b in ends],
+        }
+    )
+    keyed = levels.join(bounds, [levels.u1 >= bounds.b_start, levels.u1 < bounds.b_end])
+    counts = keyed.group_by("b_key").aggregate(
+        entered=keyed.count(), converted=(keyed.level >= n).cast("int64").sum()
+    )
+    found = {
+        int(r["b_key"]): (int(r["entered"]), int(r["converted"]))
+        for r in counts.execute().to_dict("records")
+    }
+    periods = []
+    window = timedelta(seconds=window_s)
+    for i, start in enumerate(starts):
+        entered, converted = found.get(i, (0, 0))
+        periods.append(
+            TrendPeriod(
+                start=start,
+                entered=entered,
+                converted=converted,
+                rate=(converted / entered) if entered else None,
+                incomplete=ends[i].astimezone(UTC) + window > trend.as_of.astimezone(UTC),
+            )
+        )
+    return ConversionTrend(trend.interval, trend.tz.key, trend.as_of, periods)
+
+
+# -- drop-offs --------------------------------------------------------------------------------
+def drop_offs(levels, catalog, spec: ChainSpec, by: str, step: int, limit: int) -> DropOffs:
+    """Entities at exactly level ``step``, with their newest event (of any type)."""
+    fns = functions(catalog)
+    stuck = levels.filter(levels.level == step)
+    reached = stuck[f"u{step}"] if spec.order != "unordered" else stuck.u1
+    stuck = stuck.select("entity", reached_us=reached)
+    events = catalog.table("events")
+    mine = events.mutate(entity=fns.field(events, by)).filter(lambda t: t.entity.notnull())
+    mine = mine.semi_join(stuck, mine.entity == stuck.entity)
+    mine = mine.mutate(
+        nth=ibis.row_number().over(
+            group_by=mine.entity, order_by=[ibis.desc(mine.occurred_at), ibis.desc(mine.event_id)]
+        )
+    )
+    newest = mine.filter(mine.nth == 0).select(
+        "entity",
+        last_us=fns.epoch_us(mine.occurred_at),
+        last_type="event_type",
+        last_id="event_id",
+    )
+    joined = stuck.join(newest, stuck.entity == newest.entity).select(
+        stuck.entity, stuck.reached_us, newest.last_us, newest.last_type, newest.last_id
+    )
+    total = int(joined.count().execute())
+    rows = joined.order_by([ibis.desc("last_us"), "entity"]).limit(limit).execute()
+    return DropOffs(
+        step=step,
+        event_type=spec.steps[step - 1],
+        next_event_type=spec.steps[step] if step < spec.n else None,
+        total=total,
+        entities=[
+            DroppedEntity(
+                entity=str(r["entity"]),
+                reached_at=from_micros(r["reached_us"]),
+                last_event_type=str(r["last_type"]),
+                last_event_id=str(r["last_id"]),
+                last_event_at=from_micros(r["last_us"]),
+            )
+            for r in rows.to_dict("records")
+        ],
+    )
+
+
+# -- exact numbers ----------------------------------------------------------------------------
+def exact_sum(us: ibis.Value) -> ibis.Value:
+    """A sum of microseconds that is exact, so the same data always gives the same mean: a
+    float average depends on the order parallel threads add in (snapshots must not change)."""
+    return us.cast("decimal(38, 0)").sum()
+
+
+def exact_mean_seconds(total_us: Any, n: Any) -> float | None:
+    """``total_us / n`` in seconds, rounded once (None without values)."""
+    count = int(num(n) or 0)
+    if not count or total_us is None:
+        return None
+    return float(Fraction(Decimal(str(total_us))) / (count * _US))
+
+
+def num(value: Any) -> float | None:
+    """A plain float from a pandas/numpy scalar, None for NULL/NaN."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
+def text(value: Any) -> str | None:
+    return None if value is None or value != value else str(value)

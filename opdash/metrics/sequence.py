@@ -1,0 +1,454 @@
+"""The sequence engine: the chain every step-1 event starts, for every funnel order.
+
+A funnel's answer for any window, date range or "as of" moment is read off one table of
+*chains*, one row per start, computed once per data version, steps, order, entity path and
+filters (:func:`shared_chains`) and kept by the catalog, so a new question costs a small query
+over that table instead of a pass over the events. A chain does not depend on the window:
+
+- **ordered** — the greedy chain: the earliest event of each next step after the previous one.
+  Within a window it is the same chain cut where a step falls outside the window (the earliest
+  next step is either inside the window or nothing is).
+- **strict** — each next event of the entity, as long as it is the next step's type.
+- **unordered** — every step event of the entity is a start; per step type, the time of its
+  first event at or after the start (``f1..fn``); a window counts those inside it.
+
+"As of" a moment, a chain is cut at the moment: along a chain times only grow, so the steps up
+to the moment are exactly the chain the events up to the moment give.
+
+Order of an entity's events: time, then the first position of the type among the steps (other
+types after every step), then the event id. Chains are computed with equi-joins, window
+functions and aggregates only — what ibis compiles for DuckDB and Spark alike:
+
+- ordered chains of entities with at most ``HEAVY_STARTS`` starts: one join round per step
+  (each live chain's candidates are the same entity's events of the next type after its last
+  step; the earliest wins). Cheap when an entity has few starts, the common case.
+- ordered chains of entities with more starts (``--by actor.id``: thousands each), and every
+  strict and unordered chain: window functions over each entity's events in order (then, for
+  ordered ones, equi-joins on (entity, position)), so nothing grows quadratically.
+
+Columns of a chain table: ``entity``, ``start_id`` (the start event's id), ``so`` (the start's
+ordinal among its entity's starts, in funnel order), ``multi`` (the entity has several starts),
+``u1..un`` (epoch microseconds of each step, NULL past the chain; unordered: ``u1`` and
+``f1..fn``) and, when asked for (exclusions), ``i2..in``, the steps' event ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import ibis
+
+ORDERS = ("ordered", "strict", "unordered")
+#: Entities with more step-1 events than this take the sorted path for ordered chains: a join
+#: round costs (starts × candidate events) per entity, the sorted path a sort of its events.
+HEAVY_STARTS = 16
+#: Microseconds added before an instant is written as text, so every valid instant (years 1 to
+#: 9999: about -6.2e16 to 2.5e17) is a positive number of 18 digits and sorts as text.
+_TEXT_OFFSET = 10**17
+_TEXT_DIGITS = 18
+
+
+class Stager(Protocol):
+    """What the engine asks of its catalog while it builds a chain table."""
+
+    def stage(self, expr: ibis.Table) -> ibis.Table:
+        """``expr`` computed into a table (dropped when the build is over), read back."""
+
+    def scalar(self, expr: ibis.Value) -> Any:
+        """The value of a scalar expression."""
+
+    def number(self, expr: ibis.Table, name: str) -> ibis.Table:
+        """``expr`` with a column ``name`` holding a distinct whole number per row."""
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """What a chain table depends on besides the events: steps, order, whether step ids."""
+
+    steps: tuple[str, ...]
+    order: str
+    ids: bool = False
+
+    @property
+    def n(self) -> int:
+        return len(self.steps)
+
+    @property
+    def ranks(self) -> dict[str, int]:
+        """Each step type's rank in the funnel order: its first position among the steps."""
+        out: dict[str, int] = {}
+        for i, event_type in enumerate(self.steps):
+            out.setdefault(event_type, i)
+        return out
+
+    @property
+    def types(self) -> list[str]:
+        return list(self.ranks)
+
+    def rank(self, event_type: str) -> int:
+        """The rank of any type: its first step position, ``n`` for other types."""
+        return self.ranks.get(event_type, self.n)
+
+
+def rank_of(event_type: ibis.Value, spec: ChainSpec) -> ibis.Value:
+    """The funnel-order rank of an event type column: its first step position, else ``n``."""
+    cases = [(event_type == t, r) for t, r in spec.ranks.items()]
+    return ibis.cases(*cases, else_=spec.n).cast("int16")
+
+
+def relevant(events: ibis.Table, entity: ibis.Value, us: ibis.Value, spec: ChainSpec):
+    """Each entity's events a chain can read: ``entity``, ``rank`` (steps are told apart by
+    it), ``us``, ``event_id``. Strict chains read every type (what lies between their steps);
+    the others only step types: dropping other events keeps the order of the rest."""
+    rows = events.mutate(entity=entity, us=us).filter(lambda t: t.entity.notnull())
+    if spec.order != "strict":
+        rows = rows.filter(rows.event_type.isin(spec.types))
+    return rows.select("entity", rank=rank_of(rows.event_type, spec), us="us", event_id="event_id")
+
+
+def chain_table(stager: Stager, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """The chains of every start in ``seq`` (:func:`relevant`'s rows), as an expression over
+    tables the stager wrote (the caller keeps it)."""
+    if spec.order == "strict":
+        return _strict_chains(stager.stage(seq), spec)
+    if spec.order == "unordered":
+        return _unordered_chains(seq, spec)
+    return _ordered_chains(stager, stager.stage(seq), spec)
+
+
+# -- ordered ----------------------------------------------------------------------------------
+def _ordered_chains(stager: Stager, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    first = seq.filter(seq.rank == 0)
+    per_entity = stager.stage(first.group_by("entity").aggregate(starts=first.count()))
+    most = stager.scalar(per_entity.starts.max())
+    some_heavy = most is not None and int(most) > HEAVY_STARTS
+    heavy = per_entity.filter(per_entity.starts > HEAVY_STARTS).select("entity")
+    light = first.anti_join(heavy, "entity") if some_heavy else first
+    chains = _ordered_rounds(stager, seq, light, spec)
+    several = per_entity.filter(per_entity.starts > 1).select(e_m="entity")
+    marked = chains.left_join(several, chains.entity == several.e_m)
+    chains = marked.select(*chains.columns, multi=marked.e_m.notnull())
+    single = chains.filter(~chains.multi).mutate(so=ibis.literal(1, "int64"))
+    multi = chains.filter(chains.multi)
+    ordinal = ibis.row_number().over(group_by=multi.entity, order_by=[multi.u1, multi.start_id])
+    chains = single.union(multi.mutate(so=ordinal + 1))
+    if some_heavy:
+        chains = chains.union(_ordered_sorted(seq.semi_join(heavy, "entity"), spec))
+    return chains
+
+
+def _ordered_rounds(stager: Stager, seq: ibis.Table, starts: ibis.Table, spec: ChainSpec):
+    """Ordered chains by join rounds: per step, each live chain's earliest next event.
+
+    Each start is numbered (``a``). A round joins the chains still alive with the entity's
+    events of the next step type that come after the chain's last step and keeps the earliest
+    per start; the chain's times are the rounds' answers joined on ``a``.
+    """
+    n, ranks = spec.n, spec.ranks
+    # a step's event id is needed when the next step has the same type (another event of it at
+    # the same instant comes after it by id) or when the chain keeps its ids
+    keep_id = [spec.ids or (k + 1 < n and spec.steps[k + 1] == spec.steps[k]) for k in range(n)]
+    first = stager.number(starts.select("entity", start_id="event_id", u1="us"), "a")
+    live = first.select("a", "entity", "u1", u="u1", i="start_id")
+    found = []
+    for k in range(2, n + 1):
+        event_type, previous = spec.steps[k - 1], spec.steps[k - 2]
+        cand = seq.filter(seq.rank == ranks[event_type]).select(
+            e_c="entity", us_c="us", id_c="event_id"
+        )
+        after = _after(live, cand, ranks[event_type], ranks[previous])
+        joined = live.join(cand, [live.entity == cand.e_c, after])
+        carried = {"entity": joined.entity.arbitrary(), "u1": joined.u1.arbitrary()}
+        if keep_id[k - 1]:
+            best = _text_key(joined.us_c, joined.id_c).min()
+            grouped = joined.group_by("a").aggregate(**carried, best=best)
+            live = grouped.select(
+                "a", "entity", "u1", u=_key_us(grouped.best), i=_key_id(grouped.best)
+            )
+        else:
+            grouped = joined.group_by("a").aggregate(**carried, u=joined.us_c.min())
+            live = grouped.mutate(i=ibis.null("string"))
+        found.append(live.select(**{f"a{k}": "a", f"u{k}": "u", f"i{k}": "i"}))
+    chains = first
+    for k, step in enumerate(found, start=2):
+        chains = chains.left_join(step, chains.a == step[f"a{k}"]).drop(f"a{k}")
+    return chains.select("entity", "start_id", *_step_columns(spec))
+
+
+def _step_columns(spec: ChainSpec) -> list[str]:
+    """``u1..un``, then ``i2..in`` when the chain keeps its ids."""
+    times = [f"u{k}" for k in range(1, spec.n + 1)]
+    return times + ([f"i{k}" for k in range(2, spec.n + 1)] if spec.ids else [])
+
+
+def _after(live: ibis.Table, cand: ibis.Table, rank: int, previous_rank: int) -> ibis.Value:
+    """Whether a candidate comes after the chain's last step in funnel order."""
+    if rank > previous_rank:  # at the same instant the candidate sorts after
+        return cand.us_c >= live.u
+    if rank < previous_rank:
+        return cand.us_c > live.u
+    return (cand.us_c > live.u) | ((cand.us_c == live.u) & (cand.id_c > live.i))
+
+
+def _text_key(us: ibis.Value, event_id: ibis.Value) -> ibis.Value:
+    """(time, id) as text that sorts in that order."""
+    digits = (us + _TEXT_OFFSET).cast("string").lpad(_TEXT_DIGITS, "0")
+    return digits.concat(":", event_id)
+
+
+def _key_us(key: ibis.Value) -> ibis.Value:
+    return key.substr(0, _TEXT_DIGITS).cast("int64") - _TEXT_OFFSET
+
+
+def _key_id(key: ibis.Value) -> ibis.Value:
+    return key.substr(_TEXT_DIGITS + 1)
+
+
+def _ordered_sorted(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """Ordered chains by position: each event's next event of each step type (a window
+    aggregate over the entity's events in order), followed with equi-joins on (entity,
+    position). Linear in the events, however many starts an entity has."""
+    n, ranks = spec.n, spec.ranks
+    order = [seq.us, seq.rank, seq.event_id]
+    numbered = seq.mutate(pos=ibis.row_number().over(group_by=seq.entity, order_by=order))
+    after = ibis.window(group_by=numbered.entity, order_by=numbered.pos, following=(1, None))
+    nexts = {
+        f"n{ranks[t]}": numbered.pos.min(where=numbered.rank == ranks[t]).over(after)
+        for t in dict.fromkeys(spec.steps[1:])
+    }
+    rows = numbered.select("entity", "rank", "event_id", "us", "pos", **nexts)
+
+    def pointer(table: ibis.Table, k: int) -> ibis.Value:
+        """The position of the event of step k+1 after this one (the last step has none)."""
+        return table[f"n{ranks[spec.steps[k]]}"] if k < n else ibis.null("int64")
+
+    starts = rows.filter(rows.rank == 0)
+    chain = starts.select("entity", start_id="event_id", u1="us", so="pos", nx=pointer(starts, 1))
+    for k in range(2, n + 1):
+        other = rows.view()
+        right = other.select(
+            e_r="entity", p_r="pos", us_r="us", id_r="event_id", nx_r=pointer(other, k)
+        )
+        joined = chain.left_join(right, [chain.entity == right.e_r, chain.nx == right.p_r])
+        kept = [c for c in chain.columns if c != "nx"]
+        chain = joined.select(*kept, **{f"u{k}": joined.us_r, f"i{k}": joined.id_r}, nx=joined.nx_r)
+    return chain.select(
+        "entity",
+        "start_id",
+        *_step_columns(spec),
+        multi=ibis.literal(True),
+        so=chain.so + 1,
+    )
+
+
+# -- strict -----------------------------------------------------------------------------------
+def _strict_chains(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """Strict chains: from each start, the following events while each is the next step.
+
+    One window pass over each entity's events in funnel order: the position (``so``), the
+    number of starts, and the type, time (and id) of the next n-1 events.
+    """
+    n = spec.n
+    order = [seq.us, seq.rank, seq.event_id]
+    ordered = ibis.window(group_by=seq.entity, order_by=order)
+    whole = ibis.window(group_by=seq.entity, order_by=order, preceding=None, following=None)
+    is_start = (seq.rank == 0).cast("int64")
+    leads = {}
+    for j in range(1, n):
+        leads[f"t{j + 1}"] = seq.rank.lead(j).over(ordered)
+        leads[f"v{j + 1}"] = seq.us.lead(j).over(ordered)
+        if spec.ids:
+            leads[f"d{j + 1}"] = seq.event_id.lead(j).over(ordered)
+    rows = seq.mutate(
+        so=ibis.row_number().over(ordered) + 1, starts=is_start.sum().over(whole), **leads
+    )
+    starts = rows.filter(rows.rank == 0)
+    reached = ibis.literal(True)
+    steps: dict[str, ibis.Value] = {}
+    for k in range(2, n + 1):
+        reached = reached & (starts[f"t{k}"] == spec.ranks[spec.steps[k - 1]])
+        steps[f"u{k}"] = ibis.ifelse(reached, starts[f"v{k}"], ibis.null("int64"))
+        if spec.ids:
+            steps[f"i{k}"] = ibis.ifelse(reached, starts[f"d{k}"], ibis.null("string"))
+    return starts.select(
+        "entity",
+        start_id="event_id",
+        u1="us",
+        **{c: steps[c] for c in _step_columns(spec) if c != "u1"},
+        multi=starts.starts > 1,
+        so="so",
+    )
+
+
+# -- unordered --------------------------------------------------------------------------------
+def _unordered_chains(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """Unordered: every step event is a start; ``f{j}``: its entity's first event of step j at
+    or after it.
+
+    One window pass in funnel order, each ``f`` over the rows from the current one on. A row
+    that shares its instant with earlier rows does not see them, so its level may come out
+    lower than its instant's; the first row of that instant sees them all and is earlier in
+    funnel order, so it is the one chosen whenever that instant's level is the best.
+    """
+    order = [seq.us, seq.rank, seq.event_id]
+    ordered = ibis.window(group_by=seq.entity, order_by=order)
+    onward = ibis.window(group_by=seq.entity, order_by=order, following=(0, None))
+    whole = ibis.window(group_by=seq.entity, order_by=order, preceding=None, following=None)
+    firsts = {f"f{j + 1}": seq.us.min(where=seq.rank == j).over(onward) for j in range(spec.n)}
+    rows = seq.mutate(
+        so=ibis.row_number().over(ordered) + 1, starts=seq.count().over(whole), **firsts
+    )
+    return rows.select(
+        "entity",
+        start_id="event_id",
+        u1="us",
+        **{f"f{j}": f"f{j}" for j in range(1, spec.n + 1)},
+        multi=rows.starts > 1,
+        so="so",
+    )
+
+
+# -- kept per data version ----------------------------------------------------------------------
+def shared_chains(catalog: Any, spec: ChainSpec, by: str) -> tuple[Any, ibis.Table, Any]:
+    """The chain table of ``catalog``'s events (filters applied, no moment) by entity path
+    ``by``, computed once per data version and kept by the catalog; with the catalog that
+    answers questions about it and the view's moment (None when it has none)."""
+    from opdash.catalog import CatalogAsOf
+    from opdash.metrics.scope import shared_build
+    from opdash.metrics.sqlfuncs import functions
+
+    moment = None
+    if isinstance(catalog, CatalogAsOf):
+        moment, catalog = catalog.moment, catalog.before
+    fns = functions(catalog)
+
+    def build(view: Any, stager: Stager) -> ibis.Table:
+        events = view.table("events")
+        seq = relevant(events, fns.field(events, by), fns.epoch_us(events.occurred_at), spec)
+        return chain_table(stager, seq, spec)
+
+    # a strict chain reads every type (what lies between its steps); the others only theirs
+    types = None if spec.order == "strict" else spec.types
+    runner, table = shared_build(catalog, "chains", build, (spec, by), event_types=types)
+    return runner, table, moment
+
+
+# -- questions --------------------------------------------------------------------------------
+def levels(
+    chains: ibis.Table,
+    spec: ChainSpec,
+    *,
+    window_us: Any,
+    since_us: Any = None,
+    until_us: Any = None,
+    moment_us: Any = None,
+) -> ibis.Table:
+    """Each start's level for a window, a date range of the start and a moment (events after
+    it have not happened): ``entity``, ``start_id``, ``so``, ``multi``, ``level``, ``u1`` and
+    for ordered and strict chains ``u2..un`` (and ``i2..in``) cut at the level. Values are
+    ints, or stand-ins of a compiled shape."""
+    if since_us is not None:
+        chains = chains.filter(chains.u1 >= since_us)
+    if until_us is not None:
+        chains = chains.filter(chains.u1 < until_us)
+    if moment_us is not None:
+        chains = chains.filter(chains.u1 <= moment_us)
+    limit = chains.u1 + window_us
+    if moment_us is not None:
+        limit = ibis.least(limit, moment_us)
+    base = ["entity", "start_id", "so", "multi", "u1"]
+    if spec.order == "unordered":
+        found = [
+            (chains[f"f{j}"].notnull() & (chains[f"f{j}"] <= limit)).cast("int64")
+            for j in range(1, spec.n + 1)
+        ]
+        return chains.select(*base, level=sum(found, ibis.literal(0, "int64")))
+    inside: dict[str, ibis.Value] = {}
+    for k in range(2, spec.n + 1):
+        within = chains[f"u{k}"] <= limit
+        inside[f"u{k}"] = ibis.ifelse(within, chains[f"u{k}"], ibis.null("int64"))
+        if spec.ids:
+            inside[f"i{k}"] = ibis.ifelse(within, chains[f"i{k}"], ibis.null("string"))
+    cut = chains.select(*base, **inside)
+    reached = [cut[f"u{k}"].notnull().cast("int64") for k in range(2, spec.n + 1)]
+    return cut.mutate(level=sum(reached, ibis.literal(1, "int64")))
+
+
+def chosen(per_start: ibis.Table) -> ibis.Table:
+    """Per entity, the start with the best level, the earliest (``so``) among equals; without
+    ``so`` and ``multi``. An entity with one start needs no choice: only the others are
+    grouped."""
+    single = per_start.filter(~per_start.multi)
+    several = per_start.filter(per_start.multi)
+    key = several.level * (1 << 40) - several.so  # ordinals are far below 2**40
+    best = several.group_by("entity").aggregate(best=key.max())
+    picked = several.join(best, [several.entity == best.entity, key == best.best]).select(
+        *(several[c] for c in per_start.columns)
+    )
+    columns = [c for c in per_start.columns if c not in ("so", "multi")]
+    return single.select(*columns).union(picked.select(*columns))
+
+
+def entity_levels(
+    catalog: Any,
+    spec: ChainSpec,
+    by: str,
+    *,
+    window_us: int,
+    since_us: int | None = None,
+    until_us: int | None = None,
+) -> ibis.Table:
+    """One row per entity that entered: ``entity``, ``level``, ``start_id``, ``u1`` (and for
+    ordered and strict ``u2..un``, NULL past the level), from the shared chains."""
+    from opdash.timeutil import to_micros
+
+    _runner, chains, moment = shared_chains(catalog, spec, by)
+    moment_us = None if moment is None else to_micros(moment)
+    per_start = levels(
+        chains,
+        spec,
+        window_us=window_us,
+        since_us=since_us,
+        until_us=until_us,
+        moment_us=moment_us,
+    )
+    return chosen(per_start)
+
+
+def question_values(
+    window_us: int, since_us: int | None, until_us: int | None, moment_us: int | None
+) -> dict[str, int]:
+    """A question's values for a compiled shape: only those that are set."""
+    given = {"since": since_us, "until": until_us, "moment": moment_us}
+    return {"window": window_us, **{k: v for k, v in given.items() if v is not None}}
+
+
+def levels_of(chains: ibis.Table, spec: ChainSpec, given: Any) -> ibis.Table:
+    """:func:`chosen` levels for the values of :func:`question_values` (ints or stand-ins)."""
+    return chosen(
+        levels(
+            chains,
+            spec,
+            window_us=given["window"],
+            since_us=given.get("since"),
+            until_us=given.get("until"),
+            moment_us=given.get("moment"),
+        )
+    )
+
+
+__all__ = [
+    "HEAVY_STARTS",
+    "ORDERS",
+    "ChainSpec",
+    "Stager",
+    "chain_table",
+    "chosen",
+    "entity_levels",
+    "levels",
+    "levels_of",
+    "question_values",
+    "relevant",
+    "shared_chains",
+]
