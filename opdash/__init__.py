@@ -15,31 +15,69 @@ Components (Panel views) are in :mod:`opdash.components`.
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
-from opdash.catalog import Catalog, CatalogStats, RefreshReport, open_catalog, shared_catalog
-from opdash.metrics.chain import ChainResult, chain
-from opdash.metrics.funnel import FunnelResult, FunnelStep, funnel
-from opdash.metrics.goals import GoalsResult, goals
-from opdash.metrics.kpi import KpiResult, kpi
-from opdash.metrics.pipeline import PipelineResult, pipeline
-from opdash.metrics.quality import QualityReport, quality_report
-from opdash.metrics.runs import RunSnapshot, RunsResult, run_alerts, run_snapshot, run_tail, runs
-from opdash.metrics.sql import SqlResult, run_sql
-from opdash.metrics.today import TodayResult, today
-from opdash.metrics.trend import TrendResult, trend
-from opdash.snapshots import write_snapshot
-from opdash.spec import check_folder
-from opdash.timeutil import parse_instant
+#: Where each public name lives: imported on first use, so ``opdash funnel`` does not import
+#: every metric, the snapshot writer and the spec checker.
+_PUBLIC = {
+    "Catalog": "opdash.catalog",
+    "CatalogStats": "opdash.catalog",
+    "RefreshReport": "opdash.catalog",
+    "open_catalog": "opdash.catalog",
+    "shared_catalog": "opdash.catalog",
+    "ChainResult": "opdash.metrics.chain",
+    "chain": "opdash.metrics.chain",
+    "FunnelResult": "opdash.metrics.funnel",
+    "FunnelStep": "opdash.metrics.funnel",
+    "funnel": "opdash.metrics.funnel",
+    "GoalsResult": "opdash.metrics.goals",
+    "goals": "opdash.metrics.goals",
+    "KpiResult": "opdash.metrics.kpi",
+    "kpi": "opdash.metrics.kpi",
+    "PipelineResult": "opdash.metrics.pipeline",
+    "pipeline": "opdash.metrics.pipeline",
+    "QualityReport": "opdash.metrics.quality",
+    "quality_report": "opdash.metrics.quality",
+    "RunSnapshot": "opdash.metrics.runs",
+    "RunsResult": "opdash.metrics.runs",
+    "run_alerts": "opdash.metrics.runs",
+    "run_snapshot": "opdash.metrics.runs",
+    "run_tail": "opdash.metrics.runs",
+    "runs": "opdash.metrics.runs",
+    "SqlResult": "opdash.metrics.sql",
+    "run_sql": "opdash.metrics.sql",
+    "TodayResult": "opdash.metrics.today",
+    "today": "opdash.metrics.today",
+    "TrendResult": "opdash.metrics.trend",
+    "trend": "opdash.metrics.trend",
+    "write_snapshot": "opdash.snapshots",
+    "check_folder": "opdash.spec",
+}
 
 __version__ = "0.1.0"
 
-open = open_catalog  # noqa: A001  (``opdash.open(path)`` is the front door)
+
+def open(root, *, portable: bool | None = None):  # noqa: A001  (the front door)
+    """The catalog of an artifact folder (``opdash.open(path)``); see opdash.catalog."""
+    from opdash.catalog import Catalog
+
+    return Catalog(root, portable=portable)
 
 
 def instant(text: str):
     """An aware datetime from RFC 3339 text (``2026-11-20T16:00:00Z``; no offset means UTC)."""
+    from opdash.timeutil import parse_instant
+
     return parse_instant(text, name="instant")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'opdash' has no attribute {name!r}")
 
 
 def dashboard(folder, *, spec: str | None = None, refresh_seconds: int = 10) -> Any:

@@ -132,6 +132,8 @@ class ParquetSource:
     valid_by_statistics: bool = False
     #: the file's identity for the validation cache (size, modification time, footer)
     digest: str = ""
+    #: rows in the file (from its metadata)
+    rows: int = 0
 
     @classmethod
     def inspect(
@@ -141,7 +143,7 @@ class ParquetSource:
 
         Raises ``pyarrow.ArrowInvalid``/``OSError`` when the file cannot be read at all.
         """
-        from opdash.catalog.validated import footer_digest
+        from opdash.catalog.disk_cache import footer_digest
 
         meta = pq.read_metadata(path)
         schema = meta.schema.to_arrow_schema()
@@ -162,6 +164,7 @@ class ParquetSource:
             _is_string(schema.field("occurred_at").type),
             rows_valid_by_statistics(meta, schema),
             footer_digest(path),
+            meta.num_rows,
         )
 
     # -- SQL pieces -----------------------------------------------------------------------

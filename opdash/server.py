@@ -86,7 +86,7 @@ def serve(
 
     def process_catalog():
         """This process's catalog (opened, warmed and refreshed on first use)."""
-        return serving_catalog(folder, spec, refresh, log=False)[0]
+        return serving_catalog(folder, spec, refresh, log=False, overview_first=True)[0]
 
     def session():  # (the start-up check above printed the spec's problems)
         return dashboard(
@@ -116,8 +116,9 @@ def serve(
         **access.panel_options(),
     )
     # here in every serving process (with --num-procs, after the fork): open the catalog, warm
-    # it and schedule its refresh before the first visitor
+    # its Overview and schedule its refresh before the first visitor
     process_catalog()
+    print(f"opdash: ready on http://{address}:{port}/", file=sys.stderr, flush=True)
     server.start()
     with contextlib.suppress(RuntimeError):  # the loop was stopped (Ctrl-C)
         server.io_loop.start()

@@ -99,10 +99,16 @@ class Values(Mapping[str, Any]):
 
 
 class Templates:
-    """Compiled SQL per query shape (thread-safe, least recently used dropped first)."""
+    """Compiled SQL per query shape (thread-safe, least recently used dropped first).
 
-    def __init__(self, size: int = SHAPES_KEPT) -> None:
+    With a ``disk`` (``opdash.catalog.disk_cache.DiskCache``), shapes asked with ``keep=True``
+    are also kept between processes, so a command asking the same question again neither builds
+    nor compiles it (the key covers the shape and opdash's code, see ``code_digest``).
+    """
+
+    def __init__(self, size: int = SHAPES_KEPT, disk: Any = None) -> None:
         self.size = size
+        self._disk = disk
         self._lock = threading.Lock()
         self._shapes: OrderedDict[Hashable, tuple[str, dict[str, str]] | None] = OrderedDict()
 
@@ -112,6 +118,8 @@ class Templates:
         build: Callable[[Values], Any],
         values: Mapping[str, Value],
         compile_expr: Callable[[Any], str],
+        *,
+        keep: bool = False,
     ) -> str:
         """The SQL of ``build``'s expression for ``values``."""
         with self._lock:
@@ -120,7 +128,11 @@ class Templates:
             if known:
                 self._shapes.move_to_end(shape)
         if not known:
-            entry = _template(build, values, compile_expr)
+            entry = self._kept(shape, values) if keep else None
+            if entry is None:
+                entry = _template(build, values, compile_expr)
+                if keep:
+                    self._keep(shape, values, entry)
             with self._lock:
                 self._shapes[shape] = entry
                 while len(self._shapes) > self.size:
@@ -132,6 +144,22 @@ class Templates:
 
     def __len__(self) -> int:
         return len(self._shapes)
+
+    def _disk_key(self, shape: Hashable, values: Mapping[str, Value]) -> str:
+        from opdash.catalog.disk_cache import code_digest, key_of
+
+        kinds = {name: _dtype(name, value) for name, value in values.items()}
+        return key_of("template", repr(shape), kinds, code_digest())
+
+    def _kept(self, shape: Hashable, values: Mapping[str, Value]) -> tuple | None:
+        if self._disk is None:
+            return None
+        found = self._disk.get("sql", self._disk_key(shape, values))
+        return (found[0], dict(found[1])) if found else None
+
+    def _keep(self, shape: Hashable, values: Mapping[str, Value], entry) -> None:
+        if self._disk is not None and entry is not None:
+            self._disk.put("sql", self._disk_key(shape, values), [entry[0], entry[1]])
 
 
 def _template(

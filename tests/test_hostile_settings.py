@@ -784,8 +784,8 @@ def cli(tmp_path_factory):
     shared = opdash.catalog.open_catalog(demo)
     real_open, real_check_port = opdash.catalog.open_catalog, opdash.server.check_port_free
 
-    def open_catalog(root):
-        return shared if Path(root).resolve() == demo else real_open(root)
+    def open_catalog(root, **kwargs):
+        return shared if Path(root).resolve() == demo else real_open(root, **kwargs)
 
     def check_port_free(address: str, port: int) -> None:
         real_check_port(address, port)  # binds and releases: a bad address or port fails here

@@ -22,9 +22,10 @@ import duckdb
 
 from opdash.catalog.answers import ResultCache
 from opdash.catalog.database import Database
+from opdash.catalog.disk_cache import DiskCache
 from opdash.catalog.loader import Loader, RefreshReport
 from opdash.catalog.memory import parse_bytes
-from opdash.catalog.store import SharedTables, Stager, shared_budget
+from opdash.catalog.store import Builder, SharedTables, shared_budget
 from opdash.catalog.versions import Reads, Versions
 from opdash.catalog.views import CatalogAsOf
 from opdash.contract import ArtifactFile
@@ -66,15 +67,23 @@ class Catalog:
     #: The SQL engine it runs on (metrics pick their engine-specific functions by it).
     dialect = "duckdb"
 
-    def __init__(self, root: str | os.PathLike[str], *, portable: bool | None = None) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        portable: bool | None = None,
+        keep_shared: bool = True,
+    ) -> None:
         self.root = Path(root).expanduser().resolve()
+        #: Whether intermediate results shared by questions are kept (see :meth:`shared`).
+        self.keep_shared = keep_shared
         #: Only the portable forms (what Spark runs too): no DuckDB-only speed-ups. The
         #: reference the DuckDB forms are tested against (``OPDASH_PORTABLE=1``).
         self.portable = portable if portable is not None else _env_portable()
         self._db = Database()
         self._versions = Versions()
         self._results = ResultCache()
-        self._templates = Templates()
+        self._templates = Templates(disk=DiskCache(self.root, "queries"))
         self._shared = SharedTables(
             self._db, shared_budget(parse_bytes(self.memory_limit) or 0), portable=self.portable
         )
@@ -228,16 +237,21 @@ class Catalog:
         return self._results.peek(key, self.version, self._versions.carry(reads))
 
     def shared(
-        self, key: Hashable, build: Callable[[Stager], Any], *, reads: Reads | None = None
+        self, key: Hashable, build: Callable[[Builder], Any], *, reads: Reads | None = None
     ) -> Any:
-        """The table ``build(stager)`` describes (an ibis expression or SQL text), computed
+        """The table ``build(builder)`` describes (an ibis expression or SQL text), computed
         once and shared by every question, session and thread, as an ibis table.
 
         For intermediate results many questions share (a funnel's chains, whatever the window
         or date range). The table serves newer data versions while no refresh changed what it
         ``reads`` (None: one version only). What is kept is bounded by bytes (see
-        opdash.catalog.store); a retired table stays readable for a grace period.
+        opdash.catalog.store); a retired table stays readable for a grace period. A catalog
+        that keeps nothing (``keep_shared=False``: a command asking one question) returns the
+        expression itself, computed within that question.
         """
+        if not self.keep_shared:
+            expr = build(Builder(portable=self.portable))
+            return self.ibis.sql(expr) if isinstance(expr, str) else expr
         name = self.cached(("shared", key), lambda: self._build_shared(key, build), reads=reads)
         self._shared.touch(name)
         return self.ibis.table(name)
@@ -248,26 +262,48 @@ class Catalog:
         """:meth:`shared` for a table given as SQL text."""
         return self.shared(key, lambda _stager: sql(), reads=reads)
 
-    def _build_shared(self, key: Hashable, build: Callable[[Stager], Any]) -> str:
+    def _build_shared(self, key: Hashable, build: Callable[[Builder], Any]) -> str:
         name, retired = self._shared.build(key, build)
         for old, old_key in retired:  # no new question gets it; those reading it finish
             self._results.forget(("shared", old_key), old)
         return name
 
     def shaped_sql(
-        self, shape: Hashable, build: Callable[[Values], Any], values: dict[str, int | str]
+        self,
+        shape: Hashable,
+        build: Callable[[Values], Any],
+        values: dict[str, int | str],
+        *,
+        keep: bool = False,
     ) -> str:
         """The SQL of ``build(values)``, compiled once per ``shape`` (see opdash.templates; a
-        DuckDB-only speed-up: portable, it is compiled per question)."""
+        DuckDB-only speed-up: portable, it is compiled per question); ``keep``: once per shape
+        across processes too (the shape must then say everything the query depends on)."""
         if self.portable:
             return str(self.ibis.compile(build(Values(values, stand_ins=False))))
-        return self._templates.sql(shape, build, values, self.ibis.compile)
+        # the ibis backend is only loaded to compile: SQL kept from an earlier process needs none
+        return self._templates.sql(
+            shape, build, values, lambda expr: self.ibis.compile(expr), keep=keep
+        )
 
     def query(self, shape: Hashable, build: Callable[[Values], Any], **values: int | str) -> Any:
         """``build(values)`` run as a pandas DataFrame, its SQL compiled once per ``shape``."""
         cur = self.cursor()
         try:
             return cur.execute(self.shaped_sql(shape, build, values)).df()
+        finally:
+            cur.close()
+
+    def query_rows(
+        self, shape: Hashable, build: Callable[[Values], Any], *, keep: bool = False, **values
+    ) -> list[dict[str, Any]]:
+        """:meth:`query` as plain rows (no pandas on the way); ``keep`` as for
+        :meth:`shaped_sql`."""
+        cur = self.cursor()
+        try:
+            result = cur.execute(self.shaped_sql(shape, build, values, keep=keep))
+            names = [d[0] for d in result.description]
+            return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
         finally:
             cur.close()
 
@@ -286,9 +322,10 @@ _SHARED: dict[
 _SHARED_LOCK = threading.Lock()
 
 
-def open_catalog(root: str | os.PathLike[str]) -> Catalog:
-    """A new catalog over ``root``."""
-    return Catalog(root)
+def open_catalog(root: str | os.PathLike[str], *, keep_shared: bool = True) -> Catalog:
+    """A new catalog over ``root`` (``keep_shared=False``: for one question, see
+    :meth:`Catalog.shared`)."""
+    return Catalog(root, keep_shared=keep_shared)
 
 
 def shared_catalog(root: str | os.PathLike[str]) -> Catalog:

@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from opdash import ingest
-from opdash.catalog.validated import ValidationCache, key_of
+from opdash.catalog.disk_cache import DiskCache, key_of
 from opdash.catalog.versions import ANY_TIME, NAMES_KEPT, Change, Versions
 from opdash.contract import SETTINGS_FILES, ArtifactFile, FileKind, classify
 from opdash.parquet import ParquetSource
@@ -158,7 +158,7 @@ class Loader:
         self._settings_stamp: tuple | None = None
         self._watched: tuple[str, ...] = SETTINGS_FILES
         self._pending: dict[str, tuple[int, int]] = {}  # unreadable whole file -> (size, mtime)
-        self._checked = ValidationCache(root)
+        self._checked = DiskCache(root, "validated")
         self.refreshed_at: datetime | None = None
         self.refresh_seconds: float | None = None  # how long the last refresh that read took
         self._rebuild_view()
@@ -391,10 +391,18 @@ class Loader:
         return old is None or (old.size, old.mtime_ns) != (st.st_size, st.st_mtime_ns)
 
     def _counts(self) -> tuple[int, int, int]:
-        return self._con.execute(
-            "SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM quarantine),"
-            " (SELECT count(*) FROM duplicates)"
+        """Events, quarantined records and duplicates. The events of in-place parquet files are
+        counted from their metadata (rows, less those quarantined or hidden), not scanned."""
+        loaded, quarantined, duplicates, dropped = self._con.execute(
+            "SELECT (SELECT count(*) FROM events_loaded), (SELECT count(*) FROM quarantine),"
+            " (SELECT count(*) FROM duplicates),"
+            ' (SELECT count(*) FROM quarantine WHERE "row" IS NOT NULL'
+            "   AND list_contains($fast, source_file))"
+            " + (SELECT count(*) FROM parquet_hidden)",
+            {"fast": sorted(self._fast) or [""]},
         ).fetchall()[0]
+        in_place = sum(src.rows for src in self._fast.values())
+        return loaded + in_place - dropped, quarantined, duplicates
 
     def _refresh_file(
         self, artifact: ArtifactFile, seq: int, batch: _Batch, *, whole: bool = False
@@ -500,7 +508,7 @@ class Loader:
         first, types, actors = self._con.execute(
             "SELECT min(occurred_at), list(DISTINCT event_type), "
             "list(DISTINCT coalesce(actor_id, '')) FROM staged WHERE reason IS NULL"
-        ).fetchone()
+        ).fetchall()[0]
         if first is None:
             return (None, None, None)
         return (first, *(frozenset(v) if len(v) <= NAMES_KEPT else None for v in (types, actors)))
@@ -662,7 +670,7 @@ class Loader:
         self._file_losers(fast, staged=staged)
 
     def _loaded_nothing(self) -> bool:
-        return not self._con.execute("SELECT count(*) FROM events_loaded").fetchone()[0]
+        return not self._con.execute("SELECT count(*) FROM events_loaded").fetchall()[0][0]
 
     def _find_losers(self, sources: list[str]) -> None:
         """``losers``: the rows whose event id came earlier (in reading order, or in what the

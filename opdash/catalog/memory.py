@@ -66,6 +66,15 @@ def memory_limit() -> str:
     return f"{max(MIN_MEMORY, int(machine_memory() * MEMORY_SHARE)) // 2**20}MiB"
 
 
+def cap_text() -> str:
+    """The memory cap as the user would write it: their ``OPDASH_MEMORY_LIMIT``, or the
+    machine's share."""
+    given = os.environ.get(ENV)
+    if given is not None and parse_bytes(given) is not None:
+        return f"{given.strip()} ({ENV})"
+    return f"{memory_limit()} (half of this machine's memory)"
+
+
 def memory_bytes() -> int:
     """The cap :func:`memory_limit` sets, in bytes."""
     return parse_bytes(memory_limit()) or MIN_MEMORY
@@ -83,7 +92,7 @@ def resource_message(exc: BaseException) -> str | None:
     text = str(exc)
     if isinstance(exc, duckdb.OutOfMemoryException) or "Out of Memory" in text:
         return (
-            f"not enough memory for this question under DuckDB's cap of {memory_limit()}: "
+            f"not enough memory for this question under opdash's memory cap of {cap_text()}: "
             f"raise {ENV} (e.g. {ENV}=8GB) or ask about fewer events"
         )
     if "No space left on device" in text or "disk" in text.lower() and "full" in text.lower():

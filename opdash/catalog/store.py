@@ -7,8 +7,7 @@ to override), the least recently asked for retired first; past DuckDB's memory c
 spills to the private temporary folder like any other. A retired table is dropped
 ``RETIRED_GRACE`` seconds later, so a question still reading it finishes.
 
-A build may stage intermediate tables of its own (:class:`Stager`): they are dropped as soon as
-the kept table is written.
+A build is an ibis expression (or SQL text); it may number rows (:class:`Builder`).
 """
 
 from __future__ import annotations
@@ -54,47 +53,18 @@ def estimated_bytes(rows: int, schema: Any) -> int:
     return rows * max(width, 1)
 
 
-class Stager:
-    """Intermediate tables of one build, written on one cursor and dropped at the end.
+class Builder:
+    """What a shared table's build may ask of the catalog (``opdash.metrics.sequence.Builder``):
+    numbering rows."""
 
-    Implements what the sequence engine asks of a catalog (``opdash.metrics.sequence.Stager``).
-    DuckDB need not keep rows in insertion order here: nothing reads these tables in order.
-    """
-
-    def __init__(self, database: Any, *, portable: bool = False) -> None:
-        self._db = database
+    def __init__(self, *, portable: bool = False) -> None:
         self.portable = portable
-        self._cursor = database.cursor()
-        self._cursor.execute("SET preserve_insertion_order = false")
-        self._names: list[str] = []
-
-    def stage(self, expr: ibis.Table) -> ibis.Table:
-        name = f"opdash_stage_{next(_names)}"
-        self.execute(f"CREATE TABLE {name} AS {self.compile(expr)}")
-        self._names.append(name)
-        return self._db.ibis.table(name)
-
-    def scalar(self, expr: ibis.Value) -> Any:
-        row = self.execute(self.compile(expr.as_scalar() if hasattr(expr, "as_scalar") else expr))
-        return row.fetchone()[0]
 
     def number(self, expr: ibis.Table, name: str) -> ibis.Table:
         if self.portable:  # what every engine runs: number the rows in an order
             return expr.mutate(**{name: ibis.row_number().over(order_by=list(expr.columns))})
         # DuckDB numbers rows without ordering them (Spark has monotonically_increasing_id)
         return expr.mutate(**{name: ibis.row_number().over()})
-
-    def compile(self, expr: Any) -> str:
-        return str(self._db.ibis.compile(expr))
-
-    def execute(self, sql: str):
-        return self._cursor.execute(sql)
-
-    def close(self) -> None:
-        for name in reversed(self._names):
-            self._cursor.execute(f"DROP TABLE IF EXISTS {name}")
-        self._names.clear()
-        self._cursor.close()
 
 
 class SharedTables:
@@ -120,19 +90,20 @@ class SharedTables:
             if name in self._kept:
                 self._kept.move_to_end(name)
 
-    def build(self, key: Hashable, build: Callable[[Stager], Any]) -> tuple[str, list]:
-        """Compute ``build(stager)`` (an ibis table expression, or SQL text) into a new kept
+    def build(self, key: Hashable, build: Callable[[Builder], Any]) -> tuple[str, list]:
+        """Compute ``build(builder)`` (an ibis table expression, or SQL text) into a new kept
         table. Returns its name and the tables it retired (replaced, or past the budget): the
         caller forgets those so no new question reads them."""
         name = f"opdash_shared_{next(_names)}"
-        stager = Stager(self._db, portable=self.portable)
+        expr = build(Builder(portable=self.portable))
+        sql = expr if isinstance(expr, str) else str(self._db.ibis.compile(expr))
+        cursor = self._db.cursor()
         try:
-            expr = build(stager)
-            sql = expr if isinstance(expr, str) else stager.compile(expr)
-            stager.execute(f"CREATE TABLE {name} AS {sql}")
-            rows = stager.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
+            cursor.execute("SET preserve_insertion_order = false")
+            cursor.execute(f"CREATE TABLE {name} AS {sql}")
+            rows = cursor.execute(f"SELECT count(*) FROM {name}").fetchall()[0][0]
         finally:
-            stager.close()
+            cursor.close()
         size = estimated_bytes(int(rows), self._db.ibis.table(name).schema())
         with self._lock:
             replaced = [old for old, (old_key, _) in self._kept.items() if old_key == key]

@@ -110,10 +110,12 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def open_folder(args: argparse.Namespace):
+def open_folder(args: argparse.Namespace, *, keep_shared: bool = True):
+    """The catalog of ``args.dir``; ``keep_shared=False`` for a command asking one question
+    (what questions share is then computed within it, not kept)."""
     from opdash.catalog import open_catalog
 
-    return open_catalog(args.dir)
+    return open_catalog(args.dir, keep_shared=keep_shared)
 
 
 def emit(args: argparse.Namespace, result, table) -> int:

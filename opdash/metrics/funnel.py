@@ -30,7 +30,16 @@ from opdash.metrics.funnel_parts import (
     TimeToConvert,
     TrendPeriod,
 )
-from opdash.metrics.sequence import ORDERS, ChainSpec, levels_of, question_values, shared_chains
+from opdash.metrics.scope import shaped
+from opdash.metrics.sequence import (
+    ORDERS,
+    ChainSpec,
+    chains_of,
+    levels_of,
+    question_values,
+    shared_chains,
+    without_moment,
+)
 from opdash.templates import TableName
 from opdash.timeutil import parse_duration, parse_instant, to_micros
 
@@ -177,17 +186,23 @@ def funnel(
         field_path(breakdown)  # a bad path fails before any query
 
     chain_spec = ChainSpec(tuple(spec.steps), spec.order, ids=bool(excludes))
-    runner, chains, moment = shared_chains(catalog, chain_spec, spec.by)
-    values = question_values(
-        spec.window_us, *spec.range_us, None if moment is None else to_micros(moment)
-    )
     timed = spec.order != "unordered"
     asked = breakdown or ttc or trend_spec or dropped_at is not None or excludes
     excluded = None
-    if not asked:
+    view, moment = without_moment(catalog)
+    values = question_values(
+        spec.window_us, *spec.range_us, None if moment is None else to_micros(moment)
+    )
+    within = shaped(view)
+    if not asked and within is not None and not within.runner.keep_shared:
+        totals = _counts_within(within, view, chain_spec, spec.by, values)
+        chosen = None
+    elif not asked:
+        runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
         totals = _counts(runner, chains, chain_spec, values)
         chosen = None
     else:
+        runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
         chosen = levels_of(chains, chain_spec, values)
         if excludes:
             kept = parts.without_excluded(chosen, catalog, chain_spec, spec.by, excludes)
@@ -333,15 +348,33 @@ def _step_number(part: str, steps: list[str], whole) -> int:
 def _counts(runner, chains: ibis.Table, spec: ChainSpec, values: dict[str, int]) -> dict:
     """The aggregate row :func:`steps_of` reads, by SQL compiled once per shape: a new window,
     date range or moment reuses it."""
-    table = TableName(chains.get_name(), chains.schema())
     timed = spec.order != "unordered"
+    table = TableName(chains.get_name(), chains.schema())
 
     def build(given) -> ibis.Table:
         chosen = levels_of(given["chains"], spec, given)
         return chosen.aggregate(**aggregates(chosen, spec.n, timed=timed))
 
     shape = ("funnel counts", spec, tuple(sorted(values)), tuple(table.schema.items()))
-    return runner.query(shape, build, chains=table, **values).iloc[0].to_dict()
+    return runner.query_rows(shape, build, keep=True, chains=table, **values)[0]
+
+
+def _counts_within(within, view, spec: ChainSpec, by: str, values: dict[str, int]) -> dict:
+    """:func:`_counts` with the chains computed within the question, for a catalog that keeps
+    nothing (a command asking one question). Its SQL is kept across processes: the shape names
+    everything it depends on (steps, order, entity path, the view's filters)."""
+    timed = spec.order != "unordered"
+
+    def build(given) -> ibis.Table:
+        from opdash.catalog.store import Builder
+
+        chains = chains_of(view, spec, by, Builder(portable=within.runner.portable))
+        chosen = levels_of(chains, spec, given)
+        return chosen.aggregate(**aggregates(chosen, spec.n, timed=timed))
+
+    filters = tuple(sorted(within.values.items()))
+    shape = ("funnel counts, chains within", spec, by, filters, tuple(sorted(values)))
+    return within.runner.query_rows(shape, build, keep=True, **values)[0]
 
 
 def _missing_types(catalog, steps: list[FunnelStep]) -> list[str]:

@@ -161,18 +161,29 @@ def shared_table(
 def shared_build(
     catalog, name: str, build, detail: tuple = (), *, event_types: Iterable[str] | None = None
 ):
-    """``build(view, stager)`` — an ibis table that may stage intermediate tables first —
+    """``build(view, builder)`` — an ibis table, whose rows it may number with ``builder`` —
     computed into a table once per (``name``, ``detail``, filter values) and shared by every
     question and session (``Catalog.shared``), kept across refreshes that brought no events of
-    ``event_types`` (what it reads; None: any) by the filter's actors. Returns the catalog that
-    runs questions about it and the table."""
+    ``event_types`` (what it reads; None: any) by the filter's actors. Its SQL is compiled once
+    per (``name``, ``detail``, which filters are set) and kept across processes: ``detail``
+    must name all that ``build`` depends on besides the view. Returns the catalog that runs
+    questions about it and the table."""
     parts = shaped(catalog)
     if parts is None:
         raise TypeError(f"{type(catalog).__name__} is not a catalog or a scoped catalog")
     root = parts.runner
+
+    def sql(builder) -> str:
+        return root.shaped_sql(
+            (name, detail, parts.shape),
+            lambda given: build(parts.view(given), builder),
+            parts.values,
+            keep=True,
+        )
+
     table = root.shared(
         (name, detail, tuple(sorted(parts.values.items()))),
-        lambda stager: build(catalog, stager),
+        sql,
         reads=_reads(parts.values, event_types),
     )
     return root, table

@@ -34,6 +34,7 @@ ordinal among its entity's starts, in funnel order), ``multi`` (the entity has s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,14 +50,8 @@ _TEXT_OFFSET = 10**17
 _TEXT_DIGITS = 18
 
 
-class Stager(Protocol):
+class Builder(Protocol):
     """What the engine asks of its catalog while it builds a chain table."""
-
-    def stage(self, expr: ibis.Table) -> ibis.Table:
-        """``expr`` computed into a table (dropped when the build is over), read back."""
-
-    def scalar(self, expr: ibis.Value) -> Any:
-        """The value of a scalar expression."""
 
     def number(self, expr: ibis.Table, name: str) -> ibis.Table:
         """``expr`` with a column ``name`` holding a distinct whole number per row."""
@@ -107,25 +102,25 @@ def relevant(events: ibis.Table, entity: ibis.Value, us: ibis.Value, spec: Chain
     return rows.select("entity", rank=rank_of(rows.event_type, spec), us="us", event_id="event_id")
 
 
-def chain_table(stager: Stager, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
-    """The chains of every start in ``seq`` (:func:`relevant`'s rows), as an expression over
-    tables the stager wrote (the caller keeps it)."""
+def chain_table(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """The chains of every start in ``seq`` (:func:`relevant`'s rows), as one expression (the
+    catalog keeps it as a table)."""
     if spec.order == "strict":
-        return _strict_chains(stager.stage(seq), spec)
+        return _strict_chains(seq, spec)
     if spec.order == "unordered":
         return _unordered_chains(seq, spec)
-    return _ordered_chains(stager, stager.stage(seq), spec)
+    return _ordered_chains(builder, seq, spec)
 
 
 # -- ordered ----------------------------------------------------------------------------------
-def _ordered_chains(stager: Stager, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+def _ordered_chains(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
+    """Light entities by join rounds, heavy ones by the sorted path, in one expression (the
+    heavy part reads nothing when no entity is heavy)."""
     first = seq.filter(seq.rank == 0)
-    per_entity = stager.stage(first.group_by("entity").aggregate(starts=first.count()))
-    most = stager.scalar(per_entity.starts.max())
-    some_heavy = most is not None and int(most) > HEAVY_STARTS
+    per_entity = first.group_by("entity").aggregate(starts=first.count())
     heavy = per_entity.filter(per_entity.starts > HEAVY_STARTS).select("entity")
-    light = first.anti_join(heavy, "entity") if some_heavy else first
-    chains = _ordered_rounds(stager, seq, light, spec)
+    light = first.anti_join(heavy, "entity")
+    chains = _ordered_rounds(builder, seq, light, spec)
     several = per_entity.filter(per_entity.starts > 1).select(e_m="entity")
     marked = chains.left_join(several, chains.entity == several.e_m)
     chains = marked.select(*chains.columns, multi=marked.e_m.notnull())
@@ -133,12 +128,10 @@ def _ordered_chains(stager: Stager, seq: ibis.Table, spec: ChainSpec) -> ibis.Ta
     multi = chains.filter(chains.multi)
     ordinal = ibis.row_number().over(group_by=multi.entity, order_by=[multi.u1, multi.start_id])
     chains = single.union(multi.mutate(so=ordinal + 1))
-    if some_heavy:
-        chains = chains.union(_ordered_sorted(seq.semi_join(heavy, "entity"), spec))
-    return chains
+    return chains.union(_ordered_sorted(seq.semi_join(heavy, "entity"), spec))
 
 
-def _ordered_rounds(stager: Stager, seq: ibis.Table, starts: ibis.Table, spec: ChainSpec):
+def _ordered_rounds(builder: Builder, seq: ibis.Table, starts: ibis.Table, spec: ChainSpec):
     """Ordered chains by join rounds: per step, each live chain's earliest next event.
 
     Each start is numbered (``a``). A round joins the chains still alive with the entity's
@@ -149,7 +142,7 @@ def _ordered_rounds(stager: Stager, seq: ibis.Table, starts: ibis.Table, spec: C
     # a step's event id is needed when the next step has the same type (another event of it at
     # the same instant comes after it by id) or when the chain keeps its ids
     keep_id = [spec.ids or (k + 1 < n and spec.steps[k + 1] == spec.steps[k]) for k in range(n)]
-    first = stager.number(starts.select("entity", start_id="event_id", u1="us"), "a")
+    first = builder.number(starts.select("entity", start_id="event_id", u1="us"), "a")
     live = first.select("a", "entity", "u1", u="u1", i="start_id")
     found = []
     for k in range(2, n + 1):
@@ -310,27 +303,38 @@ def _unordered_chains(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
 
 
 # -- kept per data version ----------------------------------------------------------------------
-def shared_chains(catalog: Any, spec: ChainSpec, by: str) -> tuple[Any, ibis.Table, Any]:
-    """The chain table of ``catalog``'s events (filters applied, no moment) by entity path
-    ``by``, computed once per data version and kept by the catalog; with the catalog that
-    answers questions about it and the view's moment (None when it has none)."""
+def without_moment(catalog: Any) -> tuple[Any, Any]:
+    """``catalog`` without its "as of" cut, and the moment (None when it has none)."""
     from opdash.catalog import CatalogAsOf
-    from opdash.metrics.scope import shared_build
+
+    if isinstance(catalog, CatalogAsOf):
+        return catalog.before, catalog.moment
+    return catalog, None
+
+
+def chains_of(view: Any, spec: ChainSpec, by: str, builder: Builder) -> ibis.Table:
+    """The chain table of a catalog view's events (its filters applied) by entity path ``by``,
+    as an expression."""
     from opdash.metrics.sqlfuncs import functions
 
-    moment = None
-    if isinstance(catalog, CatalogAsOf):
-        moment, catalog = catalog.moment, catalog.before
-    fns = functions(catalog)
+    fns = functions(view)
+    events = view.table("events")
+    seq = relevant(events, fns.field(events, by), fns.epoch_us(events.occurred_at), spec)
+    return chain_table(builder, seq, spec)
 
-    def build(view: Any, stager: Stager) -> ibis.Table:
-        events = view.table("events")
-        seq = relevant(events, fns.field(events, by), fns.epoch_us(events.occurred_at), spec)
-        return chain_table(stager, seq, spec)
 
+def shared_chains(catalog: Any, spec: ChainSpec, by: str) -> tuple[Any, ibis.Table, Any]:
+    """:func:`chains_of` computed once per data version and kept by the catalog (a catalog
+    that keeps nothing computes it within each question); with the catalog that answers
+    questions about it and the view's moment (None when it has none)."""
+    from opdash.metrics.scope import shared_build
+
+    view, moment = without_moment(catalog)
     # a strict chain reads every type (what lies between its steps); the others only theirs
     types = None if spec.order == "strict" else spec.types
-    runner, table = shared_build(catalog, "chains", build, (spec, by), event_types=types)
+    runner, table = shared_build(
+        view, "chains", lambda v, b: chains_of(v, spec, by, b), (spec, by), event_types=types
+    )
     return runner, table, moment
 
 
@@ -375,45 +379,20 @@ def levels(
     return cut.mutate(level=sum(reached, ibis.literal(1, "int64")))
 
 
-def chosen(per_start: ibis.Table) -> ibis.Table:
-    """Per entity, the start with the best level, the earliest (``so``) among equals; without
-    ``so`` and ``multi``. An entity with one start needs no choice: only the others are
-    grouped."""
-    single = per_start.filter(~per_start.multi)
-    several = per_start.filter(per_start.multi)
+def chosen(chains: ibis.Table, per_start: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
+    """Per entity, the start with the best level, the earliest (``so``) among equals, where
+    ``per_start(chains)`` gives each start's level; without ``so`` and ``multi``. An entity
+    with one start needs no choice: only the others are grouped (and the two parts are read
+    separately, so nothing is computed twice)."""
+    single = per_start(chains.filter(~chains.multi))
+    several = per_start(chains.filter(chains.multi))
     key = several.level * (1 << 40) - several.so  # ordinals are far below 2**40
     best = several.group_by("entity").aggregate(best=key.max())
     picked = several.join(best, [several.entity == best.entity, key == best.best]).select(
-        *(several[c] for c in per_start.columns)
+        *(several[c] for c in several.columns)
     )
-    columns = [c for c in per_start.columns if c not in ("so", "multi")]
+    columns = [c for c in single.columns if c not in ("so", "multi")]
     return single.select(*columns).union(picked.select(*columns))
-
-
-def entity_levels(
-    catalog: Any,
-    spec: ChainSpec,
-    by: str,
-    *,
-    window_us: int,
-    since_us: int | None = None,
-    until_us: int | None = None,
-) -> ibis.Table:
-    """One row per entity that entered: ``entity``, ``level``, ``start_id``, ``u1`` (and for
-    ordered and strict ``u2..un``, NULL past the level), from the shared chains."""
-    from opdash.timeutil import to_micros
-
-    _runner, chains, moment = shared_chains(catalog, spec, by)
-    moment_us = None if moment is None else to_micros(moment)
-    per_start = levels(
-        chains,
-        spec,
-        window_us=window_us,
-        since_us=since_us,
-        until_us=until_us,
-        moment_us=moment_us,
-    )
-    return chosen(per_start)
 
 
 def question_values(
@@ -427,14 +406,15 @@ def question_values(
 def levels_of(chains: ibis.Table, spec: ChainSpec, given: Any) -> ibis.Table:
     """:func:`chosen` levels for the values of :func:`question_values` (ints or stand-ins)."""
     return chosen(
-        levels(
-            chains,
+        chains,
+        lambda part: levels(
+            part,
             spec,
             window_us=given["window"],
             since_us=given.get("since"),
             until_us=given.get("until"),
             moment_us=given.get("moment"),
-        )
+        ),
     )
 
 
@@ -442,13 +422,14 @@ __all__ = [
     "HEAVY_STARTS",
     "ORDERS",
     "ChainSpec",
-    "Stager",
+    "Builder",
     "chain_table",
     "chosen",
-    "entity_levels",
     "levels",
     "levels_of",
     "question_values",
     "relevant",
+    "chains_of",
     "shared_chains",
+    "without_moment",
 ]

@@ -1,18 +1,23 @@
-"""What was found when parquet files were last checked, kept by their digest across processes.
+"""What opdash keeps between processes, in the user's cache folder, keyed by digests.
 
-Checking a folder of parquet files read in place costs a scan of every row (row rules) and a
-hash over every event id (repeated ids). Neither changes while the files do not, so the result
-is kept in a small file under the user's cache folder (``$OPDASH_CACHE_DIR``, else
-``$XDG_CACHE_HOME/opdash`` or ``~/.cache/opdash``; never inside an artifact folder), keyed by a
-digest of what was checked: each file's path, size, modification time and footer (the footer of
-a parquet file holds its layout and column statistics, so any rewrite changes it). A second
-command on an unchanged folder reads the answer instead of checking again. Set
-``OPDASH_CACHE_DIR`` to an empty value to keep nothing.
+- ``validated``: what was found when parquet files were checked. Checking a folder of parquet
+  files read in place costs a scan of every row (row rules) and a hash over every event id
+  (repeated ids); neither changes while the files do not. Keyed by each file's path, size,
+  modification time and footer (a parquet footer holds its layout and column statistics, so any
+  rewrite changes it), so a second command on an unchanged folder does not check again.
+- ``queries``: SQL compiled for a query shape (``opdash.templates``), keyed by the shape and a
+  digest of opdash's own code and of ibis and sqlglot's versions, so a second command does not
+  build and compile the same query again.
+
+The folder is ``$OPDASH_CACHE_DIR``, else ``$XDG_CACHE_HOME/opdash`` or ``~/.cache/opdash``;
+never inside an artifact folder. Set ``OPDASH_CACHE_DIR`` to an empty value to keep nothing. An
+entry that is missing, unreadable or written for another key is a miss.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -26,8 +31,9 @@ CHECKS_VERSION = 1
 MAX_ENTRY_BYTES = 8 * 2**20
 
 
-def cache_folder(root: Path) -> Path | None:
-    """Where entries are kept, or None when keeping is off or would be inside ``root``."""
+def cache_folder(root: Path, kind: str) -> Path | None:
+    """Where entries of ``kind`` are kept, or None when keeping is off or would be inside
+    ``root``."""
     given = os.environ.get("OPDASH_CACHE_DIR")
     if given is not None:
         if not given.strip():
@@ -36,7 +42,7 @@ def cache_folder(root: Path) -> Path | None:
     else:
         base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
         folder = Path(base) / "opdash"
-    folder = folder / "validated"
+    folder = folder / kind
     try:
         resolved = folder.resolve()
         if resolved == root or root in resolved.parents:
@@ -66,11 +72,29 @@ def key_of(*parts: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
 
 
-class ValidationCache:
-    """Entries by key, as JSON files; a missing, unreadable or foreign entry is a miss."""
+@functools.cache
+def code_digest() -> str:
+    """A digest of opdash's own source and of the versions of what compiles its queries."""
+    import duckdb
+    import ibis
+    import sqlglot
 
-    def __init__(self, root: Path) -> None:
-        self.folder = cache_folder(root)
+    digest = hashlib.blake2b(digest_size=20)
+    for module in (ibis, sqlglot, duckdb):
+        digest.update(f"{module.__name__}={module.__version__};".encode())
+    package = Path(__file__).resolve().parents[1]
+    for path in sorted(package.rglob("*.py")):
+        digest.update(path.relative_to(package).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+class DiskCache:
+    """Entries of one kind by key, as JSON files; a missing, unreadable or foreign entry is a
+    miss, and nothing is kept when the folder cannot be written."""
+
+    def __init__(self, root: Path, kind: str) -> None:
+        self.folder = cache_folder(root, kind)
 
     def get(self, kind: str, key: str) -> Any | None:
         if self.folder is None:
