@@ -81,7 +81,9 @@ def test_every_chain_and_question_compiles_for_spark(order, steps, ids) -> None:
     chosen = sequence.levels_of(chains, spec, values)
     questions = [
         chosen.aggregate(**aggregates(chosen, spec.n, timed=order != "unordered")),
-        funnel_parts.with_start_value(chosen, SparkEvents(events), spec, "payload.plan", "bd"),
+        funnel_parts.start_values(
+            SparkEvents(events), funnel_parts.start_types(spec), "payload.plan"
+        ),
     ]
     if ids:
         questions.append(

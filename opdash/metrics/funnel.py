@@ -203,12 +203,17 @@ def funnel(
         chosen = None
     else:
         runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
+        if breakdown:  # the start's value rides along on every chain
+            chains = parts.with_start_value(runner, chains, catalog, chain_spec, breakdown, "bd")
         chosen = levels_of(chains, chain_spec, values)
         if excludes:
             kept = parts.without_excluded(chosen, catalog, chain_spec, spec.by, excludes)
             excluded = _count(chosen) - _count(kept)
             chosen = kept
-        totals = _one_row(chosen.aggregate(**aggregates(chosen, len(spec.steps), timed=timed)))
+        if breakdown:  # the whole funnel and its groups in one query
+            totals, groups = _breakdown(chosen, chain_spec, breakdown_limit)
+        else:
+            totals = _one_row(chosen.aggregate(**aggregates(chosen, chain_spec.n, timed=timed)))
     step_rows = steps_of(spec.steps, totals, timed=timed)
     return FunnelResult(
         steps=step_rows,
@@ -220,11 +225,7 @@ def funnel(
         missing_event_types=_missing_types(catalog, step_rows),
         excluded=excluded,
         exclude=excludes,
-        breakdown=(
-            _breakdown(chosen, catalog, chain_spec, breakdown, breakdown_limit)
-            if breakdown
-            else None
-        ),
+        breakdown=groups if breakdown else None,
         breakdown_by=breakdown,
         time_to_convert=parts.time_to_convert(chosen, *ttc, bins) if ttc else None,
         trend=(
@@ -431,39 +432,45 @@ def steps_of(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[F
     return out
 
 
-def _breakdown(chosen, catalog, spec: ChainSpec, path: str, limit: int) -> list[FunnelGroup]:
-    """Top ``limit`` values of ``path`` on the chosen chains' start events, by step-1 count;
-    the rest merged into Other, so the groups add up."""
-    levels = parts.with_start_value(chosen, catalog, spec, path, "bd")
+def _breakdown(chosen, spec: ChainSpec, limit: int) -> tuple[dict, list[FunnelGroup]]:
+    """The whole funnel's aggregates, and its groups: the top ``limit`` values (``bd``: the
+    breakdown path's value on each chosen chain's start event) by step-1 count (ties by
+    value, no value first), the rest merged into Other, so the groups add up. One query: the
+    chosen chains are ranked, grouped and totalled together."""
+    levels = chosen
     timed = spec.order != "unordered"
     ranked = levels.group_by("bd").aggregate(n=levels.count())
-    top = ranked.order_by([ibis.desc("n"), ranked.bd.asc(nulls_first=True)]).limit(limit)
-    keep = [row for row in top.execute()["bd"].tolist()]
-    keep_values = [v for v in keep if v is not None and v == v]
-    keeps_null = len(keep_values) != len(keep)
-    # a NULL value is never "in" the kept ones (isin gives NULL, not False): coalesce, or the
-    # entities without a value would form a second Other group
-    kept_value = ibis.coalesce(levels.bd.isin(keep_values), ibis.literal(False))
-    kept_null = levels.bd.isnull() & ibis.literal(keeps_null)
-    grouped = levels.mutate(
-        grp=ibis.cases(
-            (kept_value, levels.bd),
-            (kept_null, ibis.null("string")),
-            else_=ibis.literal(OTHER),
-        ),
-        is_other=~(kept_value | kept_null),
+    top = (
+        ranked.order_by([ibis.desc("n"), ranked.bd.asc(nulls_first=True)])
+        .limit(limit)
+        .select(t_bd="bd", kept=ibis.literal(True))
     )
-    frame = grouped.group_by(["grp", "is_other"]).aggregate(
-        **aggregates(grouped, spec.n, timed=timed)
+    marked = levels.left_join(top, levels.bd.identical_to(top.t_bd))
+    kept = marked.kept.notnull()
+    grouped = marked.select(
+        *levels.columns,
+        grp=ibis.ifelse(kept, marked.bd, ibis.literal(OTHER)),
+        is_other=~kept,
     )
-    frame = frame.execute()
+    by_group = grouped.group_by(["grp", "is_other"]).aggregate(
+        **aggregates(grouped, spec.n, timed=timed), total=ibis.literal(False)
+    )
+    whole = grouped.aggregate(
+        grp=ibis.null("string"),
+        is_other=ibis.literal(False),
+        **aggregates(grouped, spec.n, timed=timed),
+        total=ibis.literal(True),
+    )
+    frame = by_group.union(whole.select(*by_group.columns)).execute()
+    totals = frame[frame["total"]].iloc[0].to_dict()
+    frame = frame[~frame["total"]]
     # listed in ranking order: step-1 count, then value with null first (as the limit chose)
     frame["has_value"] = frame["grp"].notna()
     frame["label"] = frame["grp"].fillna("").astype(str)
     frame = frame.sort_values(
         ["is_other", "c1", "has_value", "label"], ascending=[True, False, True, True], kind="stable"
     )
-    return [
+    return totals, [
         FunnelGroup(
             value=OTHER if row["is_other"] else parts.text(row["grp"]),
             steps=steps_of(list(spec.steps), row, timed=timed),

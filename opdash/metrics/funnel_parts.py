@@ -151,16 +151,44 @@ def without_excluded(chosen, catalog, spec: ChainSpec, by: str, excludes: list[s
 
 
 # -- values on the chosen start -------------------------------------------------------------
-def with_start_value(chosen, catalog, spec: ChainSpec, path: str, name: str):
-    """``chosen`` with ``name``: the value at ``path`` on each chain's start event (NULL when
-    the event has none). Event ids are unique in ``events``, so the join keeps every chain."""
-    fns = functions(catalog)
-    events = catalog.table("events")
-    starts = spec.steps[:1] if spec.order != "unordered" else spec.types
+def start_types(spec: ChainSpec) -> tuple[str, ...]:
+    """The types of the events a chain starts at."""
+    return tuple(spec.steps[:1] if spec.order != "unordered" else spec.types)
+
+
+def start_values(view, starts: tuple[str, ...], path: str) -> ibis.Table:
+    """``id_v`` and ``v``: each start event's id and its value at ``path``."""
+    fns = functions(view)
+    events = view.table("events")
     events = events.filter(events.event_type.isin(list(starts)))
-    values = events.select(id_v="event_id", **{name: fns.field(events, path)})
-    joined = chosen.left_join(values, chosen.start_id == values.id_v)
-    return joined.select(*chosen.columns, name)
+    return events.select(id_v="event_id", v=fns.field(events, path))
+
+
+def with_start_value(runner, chains, catalog, spec: ChainSpec, path: str, name: str):
+    """``chains`` (a kept chain table) with ``name``: the value at ``path`` on each chain's
+    start event (NULL when it has none), kept per (chains, path) so another window or date
+    range asks no join of the events again. Event ids are unique in ``events``, so the join
+    keeps every chain."""
+    from opdash.metrics.scope import reads_of, shared_build
+    from opdash.metrics.sequence import without_moment
+
+    starts = start_types(spec)
+    view, _moment = without_moment(catalog)
+    _root, values = shared_build(
+        view,
+        "start values",
+        lambda v, _builder: start_values(v, starts, path),
+        (starts, path),
+        event_types=starts,
+    )
+
+    def joined(_builder):
+        both = chains.left_join(values, chains.start_id == values.id_v)
+        return both.select(*chains.columns, **{name: both.v})
+
+    key = ("chains with values", chains.get_name(), values.get_name(), name)
+    types = None if spec.order == "strict" else spec.types
+    return runner.shared(key, joined, reads=reads_of(view, types))
 
 
 # -- time to convert --------------------------------------------------------------------------

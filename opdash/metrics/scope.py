@@ -189,6 +189,12 @@ def shared_build(
     return root, table
 
 
+def reads_of(catalog, event_types: Iterable[str] | None):
+    """What a table built from ``catalog``'s events of ``event_types`` (None: any) reads."""
+    parts = shaped(catalog)
+    return _reads(parts.values if parts is not None else {}, event_types)
+
+
 def _reads(values: dict[str, Any], event_types: Iterable[str] | None):
     """What a table built from events of ``event_types`` under filter ``values`` reads."""
     from opdash.catalog import Reads

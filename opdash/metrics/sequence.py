@@ -34,6 +34,7 @@ ordinal among its entity's starts, in funnel order), ``multi`` (the entity has s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -361,7 +362,7 @@ def levels(
     limit = chains.u1 + window_us
     if moment_us is not None:
         limit = ibis.least(limit, moment_us)
-    base = ["entity", "start_id", "so", "multi", "u1"]
+    base = ["entity", "start_id", "so", "multi", "u1", *carried(chains)]
     if spec.order == "unordered":
         found = [
             (chains[f"f{j}"].notnull() & (chains[f"f{j}"] <= limit)).cast("int64")
@@ -377,6 +378,13 @@ def levels(
     cut = chains.select(*base, **inside)
     reached = [cut[f"u{k}"].notnull().cast("int64") for k in range(2, spec.n + 1)]
     return cut.mutate(level=sum(reached, ibis.literal(1, "int64")))
+
+
+def carried(chains: ibis.Table) -> list[str]:
+    """Columns a chain table carries besides its own (a start's breakdown value): kept as
+    they are by :func:`levels` and :func:`chosen`."""
+    own = re.compile(r"(entity|start_id|so|multi|[uif]\d+)")
+    return [c for c in chains.columns if not own.fullmatch(c)]
 
 
 def chosen(chains: ibis.Table, per_start: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
