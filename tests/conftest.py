@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
@@ -139,3 +140,16 @@ def cli_in_fresh_python(args: list[str]) -> CliRun:
     *printed, last = proc.stdout.strip().splitlines()
     answer = json.loads(last)
     return CliRun(answer["rc"], answer["drawing"], printed, proc.stderr, proc)
+
+
+@contextlib.contextmanager
+def heavy_starts(value: int):
+    """Ordered chains of entities with more starts than ``value`` take the sorted path (0:
+    every entity), the others the join rounds: both are checked against the brute force."""
+    from opdash.metrics import sequence
+
+    old, sequence.HEAVY_STARTS = sequence.HEAVY_STARTS, value
+    try:
+        yield
+    finally:
+        sequence.HEAVY_STARTS = old

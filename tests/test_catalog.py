@@ -744,3 +744,16 @@ def test_a_table_name_is_a_value_of_a_compiled_shape(folder: Path) -> None:
     assert len(builds) == 2  # the two stand-in compiles of the first question only
     with pytest.raises(ValueError, match="plain identifier"):
         TableName('x"; DROP TABLE events; --', None)
+
+
+def test_the_catalog_and_its_views_offer_what_metrics_may_ask(folder: Path) -> None:
+    """Every member of the interface a second engine implements is there, on the catalog and
+    on the views metrics take in its place."""
+    from opdash.catalog.protocol import MetricsCatalog
+    from opdash.metrics.scope import Scope, ScopedCatalog
+
+    write_lines(folder / "events/a.jsonl", [ev("e1", "t")])
+    cat = opdash.open(folder)
+    for view in (cat, cat.as_of(T0), ScopedCatalog(cat, Scope(actors=("a",)))):
+        assert isinstance(view, MetricsCatalog)
+    assert (cat.dialect, cat.portable, cat.keep_shared) == ("duckdb", False, True)

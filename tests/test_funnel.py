@@ -16,12 +16,13 @@ from pathlib import Path
 
 import bruteforce
 import pytest
-from conftest import T0, ev, write_lines
+from conftest import T0, ev, heavy_starts, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import opdash
 from opdash.errors import UsageError
+from opdash.metrics import sequence
 
 
 def run(folder: Path, events: list[dict], steps, **kwargs):
@@ -434,6 +435,8 @@ def scenarios(draw):
         "distinct_steps": draw(
             st.lists(st.sampled_from(types), min_size=2, max_size=4, unique=True)
         ),
+        # ordered chains: join rounds (entities with few starts) or the sorted path (0: all)
+        "heavy_starts": draw(st.sampled_from([sequence.HEAVY_STARTS, 0])),
     }
 
 
@@ -458,7 +461,7 @@ def _compare(got: dict, want: dict, context: dict) -> None:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_funnel_matches_brute_force(case) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, heavy_starts(case["heavy_starts"]):
         root = Path(tmp)
         events, split = case["events"], case["split"]
         write_lines(root / "events" / "part-1.jsonl", events[:split])

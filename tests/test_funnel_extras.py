@@ -16,11 +16,12 @@ from pathlib import Path
 
 import bruteforce_extras
 import pytest
-from conftest import T0, ev, write_lines
+from conftest import T0, ev, heavy_starts, write_lines
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import opdash
+from opdash.metrics import sequence
 
 
 def run(folder: Path, events: list[dict], steps, **kwargs):
@@ -507,7 +508,8 @@ def scenarios(draw):
             "dropped_at": draw(st.integers(1, len(steps))),
             "dropped_limit": draw(st.integers(1, 3)),
         }
-    return {"events": events, "steps": steps, "kwargs": kwargs}
+    heavy = draw(st.sampled_from([sequence.HEAVY_STARTS, 0]))
+    return {"events": events, "steps": steps, "kwargs": kwargs, "heavy_starts": heavy}
 
 
 def _same(actual, expected, context) -> None:
@@ -589,7 +591,7 @@ def _compare(result, want: dict, context: dict) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(scenarios())
 def test_extras_match_brute_force(case) -> None:
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, heavy_starts(case["heavy_starts"]):
         root = Path(tmp)
         write_lines(root / "events" / "f.jsonl", case["events"])
         result = opdash.funnel(opdash.open(root), case["steps"], **case["kwargs"])

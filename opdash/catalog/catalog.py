@@ -251,7 +251,9 @@ class Catalog:
         """
         if not self.keep_shared:
             expr = build(Builder(portable=self.portable))
-            return self.ibis.sql(expr) if isinstance(expr, str) else expr
+            if isinstance(expr, str):
+                raise TypeError("a catalog that keeps nothing needs an ibis expression, not SQL")
+            return expr
         name = self.cached(("shared", key), lambda: self._build_shared(key, build), reads=reads)
         self._shared.touch(name)
         return self.ibis.table(name)

@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     from opdash.metrics.funnel import funnel, parse_steps
 
     parse_steps(args.steps)  # fail on a bad option before the folder is read
-    parts = [args.breakdown, args.exclude, args.time_to_convert, args.trend, args.dropped_at]
-    # the plain funnel is one question: its chains are computed within it, not kept; the
-    # optional parts each ask the chains again, so those keep them
+    parts = [args.exclude, args.time_to_convert, args.trend, args.dropped_at]
+    # the funnel and its breakdown are one question: its chains are computed within it, not
+    # kept; the other parts each ask the chains again, so those keep them
     catalog = open_folder(args, keep_shared=any(p not in (None, []) for p in parts))
     result = funnel(
         catalog,

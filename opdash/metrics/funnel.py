@@ -31,6 +31,7 @@ from opdash.metrics.funnel_parts import (
     TrendPeriod,
 )
 from opdash.metrics.scope import shaped
+from opdash.metrics import sequence
 from opdash.metrics.sequence import (
     ORDERS,
     ChainSpec,
@@ -374,7 +375,8 @@ def _counts_within(within, view, spec: ChainSpec, by: str, values: dict[str, int
         return chosen.aggregate(**aggregates(chosen, spec.n, timed=timed))
 
     filters = tuple(sorted(within.values.items()))
-    shape = ("funnel counts, chains within", spec, by, filters, tuple(sorted(values)))
+    heavy = sequence.HEAVY_STARTS  # the threshold is in the SQL
+    shape = ("funnel counts, chains within", spec, by, heavy, filters, tuple(sorted(values)))
     return within.runner.query_rows(shape, build, keep=True, **values)[0]
 
 

@@ -186,6 +186,8 @@ def with_start_value(runner, chains, catalog, spec: ChainSpec, path: str, name: 
         both = chains.left_join(values, chains.start_id == values.id_v)
         return both.select(*chains.columns, **{name: both.v})
 
+    if not runner.keep_shared:  # chains computed within the question: so is this
+        return joined(None)
     key = ("chains with values", chains.get_name(), values.get_name(), name)
     types = None if spec.order == "strict" else spec.types
     return runner.shared(key, joined, reads=reads_of(view, types))

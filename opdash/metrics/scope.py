@@ -172,6 +172,10 @@ def shared_build(
     if parts is None:
         raise TypeError(f"{type(catalog).__name__} is not a catalog or a scoped catalog")
     root = parts.runner
+    if not root.keep_shared:  # computed within each question that reads it
+        from opdash.catalog.store import Builder
+
+        return root, build(catalog, Builder(portable=root.portable))
 
     def sql(builder) -> str:
         return root.shaped_sql(
@@ -228,7 +232,7 @@ def run_on_shared(
     from opdash.templates import Values
 
     parts = shaped(catalog)
-    if parts is None:
+    if parts is None or not parts.runner.keep_shared:  # nothing kept: rows within the question
         return question(rows(catalog, ()), Values(values, stand_ins=False)).execute()
     root = parts.runner
     keep = tuple(FILTER_COLUMNS[dimension] for dimension in sorted(parts.values))

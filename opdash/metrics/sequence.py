@@ -334,7 +334,11 @@ def shared_chains(catalog: Any, spec: ChainSpec, by: str) -> tuple[Any, ibis.Tab
     # a strict chain reads every type (what lies between its steps); the others only theirs
     types = None if spec.order == "strict" else spec.types
     runner, table = shared_build(
-        view, "chains", lambda v, b: chains_of(v, spec, by, b), (spec, by), event_types=types
+        view,
+        "chains",
+        lambda v, b: chains_of(v, spec, by, b),
+        (spec, by, HEAVY_STARTS),  # the threshold is in the SQL
+        event_types=types,
     )
     return runner, table, moment
 
