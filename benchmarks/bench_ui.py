@@ -49,6 +49,24 @@ What is measured, all in the browser's own clock (``performance.now()``):
    after ``--sessions`` more sessions rendered their first (cached) page; the difference per
    added session. The *cached scripts* sessions give a second figure (from 1 + N to 1 + 2N
    sessions), once heap freed by earlier work is used up; they are closed before step 3.
+5. **funnel questions** (``--funnel-changes N``; 0, the default, skips this): one more session
+   opens the Funnels page (``/?page=funnels&to=DAY``; its first render is a sample too: its
+   funnel is the Overview's question, answered already) and asks new funnel questions through
+   the funnel's own controls, each on top of the ones before: N windows typed into "Window"
+   and committed with Enter, none asked before (7d, 3d, 10d, 21d, 5d, 30d, 2d, 12d, 9d, 4d,
+   then other whole days), then N clicks on the "Order" buttons (strict, unordered, ordered, in
+   turn: from the fourth on a question asked before), then N paths typed into "Breakdown by"
+   (actor.type, actor.id, payload.score, then none: the breakdown removed; in turn). Run once
+   the *cached scripts* sessions of step 4 are closed, before step 3, in a session of its own
+   that is closed again: step 4's RSS figures up to 1 + 2N sessions do not include it, those
+   after the concurrent changes (and the peak) do. On this page *complete* is: no spinner, the
+   funnel table's Count cells drawn, and every table showing the columns its model holds (a
+   table whose columns change, as the medians do between orders, shows its new data first and
+   is rebuilt with the new columns a moment later); *changed* is: the text of the page's table
+   cells (the funnel table with its medians, the breakdown table when shown) differs from
+   before. The time is from the commit (the Enter's keydown, the button's pointerdown), as in
+   step 2, and the URL is checked to hold the funnel's window, order and breakdown. Target: a
+   new funnel question answers in <= 2 s p95 in the browser.
 
 Where the time goes: the page's websocket is wrapped to timestamp every message, so each sample
 also has marks (ms after the commit): the change sent, the first message back, the first and
@@ -96,6 +114,9 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 VIEWPORT = {"width": 1400, "height": 1000}
 VIEWS = ("today", "goals", "funnel")
+# What the Funnels page's changes are watched by: the funnel's Count cells and the text of every
+# table cell on the page (the funnel table with its medians, the breakdown table when shown).
+FUNNEL_VIEWS = ("funnel", "cells")
 # Marks of a sample, ms after the commit (first render: after navigation start), in order:
 # HTML's first byte, DOMContentLoaded, load, websocket open, the change sent on the websocket,
 # first message received, first and last *content* message (>= 4 kB: a view's new layout; what
@@ -111,6 +132,7 @@ MARKS = (
     "content_first",
     "content_last",
     *VIEWS,
+    "cells",
     "last_msg",
     "after_content",
 )
@@ -120,6 +142,18 @@ TARGET_FIRST_RENDER_MS = 2000
 TARGET_P95_ONE_MS = 300
 TARGET_P95_TEN_MS = 1000
 TARGET_MB_PER_SESSION = 30
+# Target of the funnel issue: a new funnel question (another window, order, breakdown or actor
+# set) answers in <= 2 s p95 in the browser.
+TARGET_FUNNEL_MS = 2000
+
+# The Funnels page's questions (--funnel-changes): windows typed in turn (none asked before,
+# the page's own window left out), the orders clicked in turn (the page opens on "ordered") and
+# the breakdown paths typed in turn ("": remove the breakdown).
+FUNNEL_WINDOWS = ("7d", "3d", "10d", "21d", "5d", "30d", "2d", "12d", "9d", "4d")
+FUNNEL_ORDERS = ("strict", "unordered", "ordered")
+FUNNEL_BREAKDOWNS = ("actor.type", "actor.id", "payload.score", "")
+WINDOW_LABEL = "Window (e.g. 90m, 6h, 14d)"
+BREAKDOWN_LABEL = "Breakdown by"
 
 GOALS_YAML = """\
 # written by benchmarks/bench_ui.py: goals over the synthetic events
@@ -187,11 +221,12 @@ INIT_JS = r"""
   const TODAY = ".opdash-today-head, .opdash-today-counts, .opdash-today-strip, " +
                 ".opdash-today-empty, .opdash-today-grid, .opdash-today-insight";
   B.scan = () => {
-    const s = { loading: 0, counts: [], today: [], goals: null, errors: [], roots: [] };
+    const s = { loading: 0, counts: [], cells: [], today: [], goals: null, errors: [], roots: [] };
     const walk = (root) => {
       s.roots.push(root);
       for (const el of root.querySelectorAll("*")) {
         if (el.classList.contains("pn-loading")) s.loading++;
+        if (el.classList.contains("tabulator-cell")) s.cells.push(el.textContent.trim());
         if (el.matches('.tabulator-cell[tabulator-field="Count"]')) s.counts.push(el.textContent.trim());
         else if (el.matches(TODAY)) s.today.push(el.textContent.trim());
         else if (el.matches(".opdash-goals")) s.goals = el.textContent.trim();
@@ -207,10 +242,35 @@ INIT_JS = r"""
     today: s.today.length ? s.today.join(" | ") : null,
     goals: s.goals,
     funnel: s.counts.length && s.counts.every((c) => c) ? s.counts.join(",") : null,
+    cells: s.cells.length ? s.cells.join(" | ") : null,
     loading: s.loading,
     errors: s.errors,
   });
   B.now = () => B.prints(B.scan());
+  // Panel's tables (Tabulator views) not yet showing the columns their model holds: a table
+  // whose columns change gets its new data first and is rebuilt with the new columns a moment
+  // later (Panel debounces the rebuild), so until then the page shows a half-made table.
+  B.tablesPending = () => {
+    const index = window.Bokeh && window.Bokeh.index;
+    if (!index || !index.roots) return 0;
+    let pending = 0;
+    const seen = new Set();
+    const visit = (v) => {
+      if (!v || seen.has(v)) return;
+      seen.add(v);
+      if (v.model && typeof v.model.type === "string" && v.model.type.endsWith("Tabulator")) {
+        const root = v.shadow_el || v.el;
+        const drawn = root ? [...root.querySelectorAll(".tabulator-col")]
+          .map((el) => el.getAttribute("tabulator-field"))
+          .filter((f) => f && f !== "_index") : [];
+        const wanted = (v.model.columns || []).map((c) => c.field);
+        if (v._building || !v.tabulator || drawn.join("\n") !== wanted.join("\n")) pending++;
+      }
+      if (typeof v.children === "function") for (const c of v.children()) visit(c);
+    };
+    for (const root of index.roots) visit(root);
+    return pending;
+  };
   B.arm = () => { B.t0 = null; B.armed = true; B.ws = []; };
   // The websocket traffic between the commit (or navigation start) and t.
   B.traffic = (since, t) => {
@@ -233,7 +293,12 @@ INIT_JS = r"""
 
   // Resolves {t, t0, first, prints} once the page is complete and every view in spec.expect
   // differs from its text at the call; rejects on an error card or after spec.timeout_ms.
+  // spec.page: "overview" (complete: Today, Goals and the funnel's counts drawn) or "funnels"
+  // (complete: the funnel's counts drawn, every table showing its model's columns); either way
+  // no spinner left.
   B.watch = (spec) => {
+    const funnels = spec.page === "funnels";
+    const views = funnels ? ["funnel", "cells"] : ["today", "goals", "funnel"];
     const before = B.now();
     const observed = new WeakSet();
     const observers = [];
@@ -265,11 +330,13 @@ INIT_JS = r"""
           observers.push(o);
         }
         const p = B.prints(s);
-        for (const v of ["today", "goals", "funnel"]) {
+        for (const v of views) {
           if (first[v] === undefined && p[v] !== null && p[v] !== before[v]) first[v] = t;
         }
         if (p.errors.length) return finish(false, "error card on the page: " + p.errors.join(" / "));
-        const complete = p.loading === 0 && p.today !== null && p.goals !== null && p.funnel !== null;
+        const complete = funnels
+          ? p.loading === 0 && p.funnel !== null && B.tablesPending() === 0
+          : p.loading === 0 && p.today !== null && p.goals !== null && p.funnel !== null;
         const changed = (spec.expect || []).every((v) => p[v] !== before[v]);
         if (complete && changed) {
           finish(true, { t, t0: B.t0, first, prints: p, traffic: B.traffic(B.t0 || 0, t) });
@@ -279,10 +346,14 @@ INIT_JS = r"""
       deadline = setTimeout(() => {
         const p = B.now();
         const waiting = (spec.expect || []).filter((v) => p[v] === before[v]);
+        const drawn = funnels
+          ? `funnel counts ${p.funnel || "missing"}, ${p.cells ? p.cells.split(" | ").length : 0} ` +
+            `table cells, tables still being drawn: ${B.tablesPending()}`
+          : `today ${p.today ? "drawn" : "missing"}, goals ${p.goals ? "drawn" : "missing"}, ` +
+            `funnel counts ${p.funnel || "missing"}`;
         finish(false, `not ${spec.expect && spec.expect.length ? "updated" : "complete"} after ` +
           `${spec.timeout_ms / 1000} s (unchanged: ${waiting.join(", ") || "-"}; ` +
-          `spinners: ${p.loading}; today ${p.today ? "drawn" : "missing"}, goals ` +
-          `${p.goals ? "drawn" : "missing"}, funnel counts ${p.funnel || "missing"})`);
+          `spinners: ${p.loading}; ${drawn})`);
       }, spec.timeout_ms);
       check();
     });
@@ -539,10 +610,13 @@ class Session:
         self.timeout = timeout
         self.context = None
         self.page = None
+        self.mode = "overview"  # which page is open: what "complete" means (B.watch)
 
-    async def open(self, url: str, context=None) -> Sample:
+    async def open(self, url: str, context=None, mode: str = "overview") -> Sample:
         """Open ``url`` in a new context (own HTTP cache), or a new page of ``context`` (its
-        cache already holds the scripts); the time from navigation start to complete."""
+        cache already holds the scripts); the time from navigation start to complete.
+        ``mode``: the page ``url`` shows, "overview" or "funnels" (see ``B.watch``)."""
+        self.mode = mode
         if context is None:
             self.context = await self.browser.new_context(viewport=VIEWPORT)
             self.context.set_default_timeout(self.timeout * 1000)
@@ -582,7 +656,7 @@ class Session:
         return out
 
     def _spec(self, expect: list[str]) -> dict:
-        return {"expect": expect, "timeout_ms": self.timeout * 1000}
+        return {"expect": expect, "timeout_ms": self.timeout * 1000, "page": self.mode}
 
     async def _wait(self, what: str) -> dict:
         try:
@@ -693,6 +767,66 @@ class Session:
         await self.expect_url(f"To = {day}", to=[day.isoformat()])
         return sample
 
+    # -- the Funnels page's controls -----------------------------------------------------------
+    def _funnel_input(self, label: str):
+        p = self.page
+        boxes = p.locator(".bk-panel-models-widgets-TextInput, .bk-TextInput")
+        return boxes.filter(has=p.locator("label", has_text=label)).locator("input")
+
+    def _order_button(self, order: str):
+        p = self.page
+        groups = p.locator(".bk-panel-models-widgets-RadioButtonGroup, .bk-RadioButtonGroup")
+        group = groups.filter(has=p.get_by_role("button", name="strict", exact=True))
+        return group.get_by_role("button", name=order, exact=True)
+
+    async def funnel_choices(self) -> dict[str, str]:
+        """The funnel's window, order and breakdown as its controls show them."""
+        active = self.page.locator(
+            ".bk-panel-models-widgets-RadioButtonGroup, .bk-RadioButtonGroup"
+        ).filter(has=self.page.get_by_role("button", name="strict", exact=True))
+        return {
+            "window": await self._funnel_input(WINDOW_LABEL).input_value(),
+            "order": (await active.locator("button.bk-active").inner_text()).strip(),
+            "breakdown": await self._funnel_input(BREAKDOWN_LABEL).input_value(),
+        }
+
+    async def expect_funnel_url(self, what: str, chosen: dict, initial: dict) -> None:
+        """The URL holds the funnel's choices (a value equal to the page's own is left out)."""
+        want = {k: [] if v == initial[k] else [v] for k, v in chosen.items()}
+        await self.expect_url(what, page=["funnels"], **want)
+
+    async def funnel_text(
+        self, name: str, value: str, kind: str, chosen: dict, initial: dict
+    ) -> Sample:
+        """Type ``value`` into the funnel's window or breakdown input (untimed), commit it with
+        Enter; ``chosen`` (the funnel's choices) is updated."""
+        box = self._funnel_input(WINDOW_LABEL if name == "window" else BREAKDOWN_LABEL)
+        what = f"{name} = {value or '(none)'}"
+
+        async def prepare() -> None:
+            await box.fill(value)
+
+        async def commit() -> None:
+            await box.press("Enter")
+
+        sample = await self.change(kind, what, prepare, commit, ["cells"])
+        chosen[name] = value
+        await self.expect_funnel_url(what, chosen, initial)
+        return sample
+
+    async def funnel_order(self, order: str, kind: str, chosen: dict, initial: dict) -> Sample:
+        """Click the funnel's ``order`` button; ``chosen`` is updated."""
+        button = self._order_button(order)
+
+        async def prepare() -> None:
+            await button.wait_for(state="visible")
+
+        what = f"order = {order}"
+        sample = await self.change(kind, what, prepare, button.click, ["cells"])
+        chosen["order"] = order
+        await self.expect_funnel_url(what, chosen, initial)
+        return sample
+
     async def close(self) -> None:
         if self.context is not None:
             await self.context.close()
@@ -749,6 +883,42 @@ async def to_changes(session: Session, pinned: dt.date, n: int, log) -> list[Sam
         samples.append(await session.pick_to(pinned, "to hit"))
         log(samples[-1])
     return samples
+
+
+def funnel_windows(n: int, initial: str) -> list[str]:
+    """``n`` windows in turn, none twice and none the page's own: :data:`FUNNEL_WINDOWS`, then
+    the other whole days, then hours."""
+    pool = [*FUNNEL_WINDOWS, *(f"{d}d" for d in range(1, 366)), *(f"{h}h" for h in range(1, 24))]
+    windows = [w for w in dict.fromkeys(pool) if w != initial.strip()]
+    if len(windows) < n:
+        raise BenchError(f"--funnel-changes {n}: at most {len(windows)} windows")
+    return windows[:n]
+
+
+async def funnel_changes(session: Session, n: int, log) -> tuple[list[Sample], dict]:
+    """On the Funnels page: ``n`` windows (each one not asked before), then ``n`` order clicks,
+    then ``n`` breakdown paths, each change on top of the ones before; the samples and the
+    funnel's choices the page opened with."""
+    initial = await session.funnel_choices()
+    chosen = dict(initial)
+    samples: list[Sample] = []
+    for window in funnel_windows(n, initial["window"]):
+        samples.append(
+            await session.funnel_text("window", window, "funnel window", chosen, initial)
+        )
+        log(samples[-1])
+    start = FUNNEL_ORDERS.index(initial["order"]) + 1 if initial["order"] in FUNNEL_ORDERS else 0
+    for i in range(n):
+        order = FUNNEL_ORDERS[(start + i) % len(FUNNEL_ORDERS)]
+        samples.append(await session.funnel_order(order, "funnel order", chosen, initial))
+        log(samples[-1])
+    for i in range(n):
+        path = FUNNEL_BREAKDOWNS[i % len(FUNNEL_BREAKDOWNS)]
+        samples.append(
+            await session.funnel_text("breakdown", path, "funnel breakdown", chosen, initial)
+        )
+        log(samples[-1])
+    return samples, initial
 
 
 # -- statistics and report ------------------------------------------------------------------------
@@ -826,6 +996,11 @@ def report(results: dict) -> str:
             "first warm, cached scripts",
             TARGET_FIRST_RENDER_MS,
         ),
+        (
+            "first render, Funnels page (its funnel the Overview's)",
+            "first Funnels page",
+            TARGET_FIRST_RENDER_MS,
+        ),
     ]
     many = results["sessions"]
     rows += [
@@ -833,22 +1008,23 @@ def report(results: dict) -> str:
         ("1 session: To date, hit (3 views)", "one to hit", TARGET_P95_ONE_MS),
         ("1 session: actor, miss (Today + funnel)", "one actor miss", TARGET_P95_ONE_MS),
         ("1 session: actor, hit (Today + funnel)", "one actor hit", TARGET_P95_ONE_MS),
+        ("1 session, Funnels page: a new window", "one funnel window", TARGET_FUNNEL_MS, "2 s"),
+        ("1 session, Funnels page: order", "one funnel order", TARGET_FUNNEL_MS, "2 s"),
+        ("1 session, Funnels page: breakdown", "one funnel breakdown", TARGET_FUNNEL_MS, "2 s"),
         (f"{many} sessions at once: actor, miss", "many actor miss", TARGET_P95_TEN_MS),
         (f"{many} sessions at once: actor, hit", "many actor hit", TARGET_P95_TEN_MS),
     ]
-    rows = [
-        (label.replace("1 sessions", "1 session"), name, target) for label, name, target in rows
-    ]
+    rows = [(label.replace("1 sessions", "1 session"), *rest) for label, *rest in rows]
     lines = [
         "| what (browser clock) | n | p50 | p95 | max | target | met |",
         "| --- | ---: | ---: | ---: | ---: | --- | --- |",
     ]
     stats = results["stats"]
-    for label, name, target in rows:
+    for label, name, target, *shown in rows:
         s = stats.get(name, {"n": 0})
         if not s["n"]:
             continue
-        tgt, met = f"p95 < {fmt_ms(target)}", s["p95"] < target
+        tgt, met = f"p95 < {shown[0] if shown else fmt_ms(target)}", s["p95"] < target
         lines.append(
             f"| {label} | {s['n']} | {fmt_ms(s['p50'])} | {fmt_ms(s['p95'])} | "
             f"{fmt_ms(s['max'])} | {tgt} | {'yes' if met else 'NO'} |"
@@ -956,7 +1132,8 @@ def server_split(folder: Path, pinned: dt.date, actor_sets: list[list[str]], rep
 
 def _logger(prefix: str):
     def log(sample: Sample) -> None:
-        views = ", ".join(f"{v} {t:,.0f}" for v, t in sorted(sample.views.items()) if v in VIEWS)
+        shown = {*VIEWS, *FUNNEL_VIEWS}
+        views = ", ".join(f"{v} {t:,.0f}" for v, t in sorted(sample.views.items()) if v in shown)
         print(
             f"  {prefix}s{sample.session:<2} {sample.kind:<10} {sample.ms:8,.0f} ms "
             f"(wall {sample.wall_ms:,.0f}) {sample.what}  [{views}]",
@@ -971,6 +1148,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
 
     pinned = dt.date.fromisoformat(args.to)
     url = f"{{base}}?to={pinned.isoformat()}"
+    funnels_url = f"{{base}}?page=funnels&to={pinned.isoformat()}"
     samples: list[Sample] = []
     results: dict = {
         "date": dt.date.today().isoformat(),
@@ -979,6 +1157,7 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
         "folder": str(folder),
         "sessions": args.sessions,
         "changes": args.changes,
+        "funnel_changes": args.funnel_changes,
         "to": pinned.isoformat(),
         "load_before": os.getloadavg(),
     }
@@ -1093,6 +1272,28 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
             for session in extra:
                 await session.close()
 
+            # 3c. funnel questions on the Funnels page, in a session of its own (closed after)
+            if args.funnel_changes:
+                funnels = Session(browser, 2 * args.sessions + 1, args.timeout)
+                try:
+                    sample = await funnels.open(funnels_url.format(base=server.url), mode="funnels")
+                    sample.kind = "first Funnels page"
+                    samples.append(sample)
+                    _logger("")(sample)
+                    print(
+                        f"# one session, Funnels page: {args.funnel_changes} windows, "
+                        f"{args.funnel_changes} orders, {args.funnel_changes} breakdowns",
+                        flush=True,
+                    )
+                    phases.start("one session, funnels", server)
+                    found, initial = await funnel_changes(funnels, args.funnel_changes, log)
+                    phases.end()
+                    samples += found
+                    results["funnel_initial"] = initial
+                finally:
+                    await funnels.close()
+                server.check_alive()
+
             # 4. concurrency: every new session makes its own actor changes at once
             print(
                 f"# {args.sessions} sessions at once: {args.changes} actor additions each "
@@ -1165,6 +1366,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sessions", type=int, default=10, help="concurrent sessions")
     parser.add_argument("--changes", type=int, default=20, help="misses per scenario and session")
     parser.add_argument("--cold-repeats", type=int, default=3, help="server starts for cold")
+    parser.add_argument(
+        "--funnel-changes",
+        type=int,
+        default=0,
+        metavar="N",
+        help="windows, orders and breakdowns each on the Funnels page (0: skip the phase)",
+    )
     parser.add_argument("--to", default="2026-11-20", help="the pinned last day of every page")
     parser.add_argument("--timeout", type=float, default=180, help="seconds per step")
     parser.add_argument(
@@ -1182,6 +1390,8 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if args.sessions < 1 or args.changes < 1 or args.cold_repeats < 1:
         parser.error("--sessions, --changes and --cold-repeats must be at least 1")
+    if args.funnel_changes < 0:
+        parser.error("--funnel-changes must be at least 0")
 
     try:
         folder = prepare_folder(args.data, args.goals)

@@ -33,7 +33,7 @@ _TABLE_MARK = "opdash_placeholder_table_"
 @dataclass(frozen=True)
 class TableName:
     """A table a shape reads whose name changes from one question to the next (a result
-    materialized per filter value, see ``Catalog.materialized``); all share one schema."""
+    kept per filter value, see ``Catalog.shared``); all share one schema."""
 
     name: str
     schema: Any  # ibis.Schema

@@ -22,6 +22,7 @@ import ibis
 
 from opdash.errors import UsageError, did_you_mean
 from opdash.metrics import funnel_parts as parts
+from opdash.metrics import sequence
 from opdash.metrics.funnel_parts import (
     ConversionTrend,
     DropOffs,
@@ -31,7 +32,6 @@ from opdash.metrics.funnel_parts import (
     TrendPeriod,
 )
 from opdash.metrics.scope import shaped
-from opdash.metrics import sequence
 from opdash.metrics.sequence import (
     ORDERS,
     ChainSpec,

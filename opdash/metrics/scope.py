@@ -139,7 +139,7 @@ def shared_table(
 ):
     """``build(view)``, an ibis table that no question's instants change, computed into a
     DuckDB table once per (``detail``, filter values) and shared by every question and session
-    (``Catalog.materialized``, at most a few per ``name``). It is kept across refreshes that
+    (``Catalog.shared``, within the byte budget of kept tables). It is kept across refreshes that
     brought no events of ``event_types`` (what ``build`` reads; None: any) by the filter's
     actors. Its ``TableName``, or None when ``catalog`` is a view that cannot be split."""
     from opdash.templates import TableName
