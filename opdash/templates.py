@@ -19,7 +19,9 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
+from opdash.lazy import lazy_module
+
+ibis = lazy_module("ibis")  # imported on first use: opdash.lazy
 
 #: Compiled shapes kept per catalog.
 SHAPES_KEPT = 256

@@ -95,6 +95,7 @@ class CliRun:
 
     rc: int  # what opdash.cli.main returned
     drawing: list[str]  # of panel, holoviews, bokeh: those in sys.modules afterwards
+    compiled: bool  # whether ibis was imported (a query shape compiled in this process)
     printed: list[str]  # the command's stdout lines
     stderr: str
     process: subprocess.CompletedProcess
@@ -133,13 +134,13 @@ def cli_in_fresh_python(args: list[str]) -> CliRun:
     code = (
         f"import json, sys; from opdash.cli import main; rc = main({args!r});"
         "print(json.dumps({'rc': rc, 'drawing': [m for m in ('panel', 'holoviews', 'bokeh') "
-        "if m in sys.modules]}))"
+        "if m in sys.modules], 'compiled': 'ibis' in sys.modules}))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     *printed, last = proc.stdout.strip().splitlines()
     answer = json.loads(last)
-    return CliRun(answer["rc"], answer["drawing"], printed, proc.stderr, proc)
+    return CliRun(answer["rc"], answer["drawing"], answer["compiled"], printed, proc.stderr, proc)
 
 
 @contextlib.contextmanager

@@ -118,6 +118,18 @@ def test_commands_that_do_not_draw_do_not_import_panel():
     assert run.drawing == []
 
 
+def test_a_funnel_asked_again_skips_building_its_query(tmp_path, monkeypatch):
+    """The SQL of a funnel is kept across processes (the cache folder): the second command
+    neither builds nor compiles it (ibis, half a second of start, is not even imported) and
+    answers the same."""
+    monkeypatch.setenv("OPDASH_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["funnel", str(DEMO), "--steps", LOOP, "--window", "3d", "--json"]
+    first, second = cli_in_fresh_python(args), cli_in_fresh_python(args)
+    assert (first.rc, first.compiled) == (0, True)
+    assert (second.rc, second.compiled) == (0, False)
+    assert second.printed == first.printed
+
+
 AS_OF = "2026-11-20T16:00:00Z"
 
 

@@ -75,13 +75,11 @@ def key_of(*parts: Any) -> str:
 @functools.cache
 def code_digest() -> str:
     """A digest of opdash's own source and of the versions of what compiles its queries."""
-    import duckdb
-    import ibis
-    import sqlglot
+    from importlib.metadata import version  # the installed versions, without importing them
 
     digest = hashlib.blake2b(digest_size=20)
-    for module in (ibis, sqlglot, duckdb):
-        digest.update(f"{module.__name__}={module.__version__};".encode())
+    for distribution in ("ibis-framework", "sqlglot", "duckdb"):
+        digest.update(f"{distribution}={version(distribution)};".encode())
     package = Path(__file__).resolve().parents[1]
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode())

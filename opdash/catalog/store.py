@@ -20,7 +20,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
 
-import ibis
+from opdash.lazy import lazy_module
+
+ibis = lazy_module("ibis")  # imported on first use: opdash.lazy
 
 #: The share of DuckDB's memory cap that kept tables may take together.
 SHARED_SHARE = 0.25

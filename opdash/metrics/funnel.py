@@ -18,9 +18,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-import ibis
-
 from opdash.errors import UsageError, did_you_mean
+from opdash.lazy import lazy_module
 from opdash.metrics import funnel_parts as parts
 from opdash.metrics import sequence
 from opdash.metrics.funnel_parts import (
@@ -43,6 +42,8 @@ from opdash.metrics.sequence import (
 )
 from opdash.templates import TableName
 from opdash.timeutil import parse_duration, parse_instant, to_micros
+
+ibis = lazy_module("ibis")  # imported on first use: opdash.lazy
 
 DEFAULT_BY = "correlation.workflow_id"
 DEFAULT_WINDOW = "14d"

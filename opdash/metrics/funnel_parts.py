@@ -14,11 +14,11 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-import ibis
-
+from opdash.lazy import lazy_module
 from opdash.metrics.sequence import ChainSpec
-from opdash.metrics.sqlfuncs import functions
 from opdash.timeutil import from_micros, parse_instant, to_micros
+
+ibis = lazy_module("ibis")  # imported on first use: opdash.lazy
 
 TREND_INTERVALS = ("day", "week")
 _US = 1_000_000
@@ -124,6 +124,8 @@ def without_excluded(chosen, catalog, spec: ChainSpec, by: str, excludes: list[s
     """Chosen chains with no event of an excluded type strictly between their first and last
     reached step, in funnel order (excluded types rank after the steps at equal instants,
     unless they are steps themselves). ``chosen`` carries the steps' ids (``i2..in``)."""
+    from opdash.metrics.sqlfuncs import functions  # declares ibis builtins
+
     fns = functions(catalog)
     events = catalog.table("events")
     entity = fns.field(events, by)
@@ -158,6 +160,8 @@ def start_types(spec: ChainSpec) -> tuple[str, ...]:
 
 def start_values(view, starts: tuple[str, ...], path: str) -> ibis.Table:
     """``id_v`` and ``v``: each start event's id and its value at ``path``."""
+    from opdash.metrics.sqlfuncs import functions  # declares ibis builtins
+
     fns = functions(view)
     events = view.table("events")
     events = events.filter(events.event_type.isin(list(starts)))
@@ -289,6 +293,8 @@ def conversion_trend(
 # -- drop-offs --------------------------------------------------------------------------------
 def drop_offs(levels, catalog, spec: ChainSpec, by: str, step: int, limit: int) -> DropOffs:
     """Entities at exactly level ``step``, with their newest event (of any type)."""
+    from opdash.metrics.sqlfuncs import functions  # declares ibis builtins
+
     fns = functions(catalog)
     stuck = levels.filter(levels.level == step)
     reached = stuck[f"u{step}"] if spec.order != "unordered" else stuck.u1

@@ -39,7 +39,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import ibis
+from opdash.lazy import lazy_module
+
+ibis = lazy_module("ibis")  # imported on first use: opdash.lazy
 
 ORDERS = ("ordered", "strict", "unordered")
 #: Entities with more step-1 events than this take the sorted path for ordered chains: a join
