@@ -21,7 +21,8 @@ What is measured, all in the browser's own clock (``performance.now()``):
    searched through every open shadow root), the funnel table shows its Count cells, the Today
    header is drawn and the goals are drawn (``.opdash-goals``, or the no-goals card); an error
    card fails the run. *Cold* = the first session after a server start (empty result cache;
-   one per server start, ``--cold-repeats`` starts), *after warm-up* = the first session of
+   one per server start, ``--cold-repeats`` starts; *cold, default day*: the same on ``/``
+   with no pinned day, the Overview a user opens right after start), *after warm-up* = the first session of
    one more start, opened once the server's start-up warming is done (its CPU time stopped
    growing): the pinned day is still a new question, but what every question shares is
    computed, *warm* = each of ``--sessions`` new
@@ -984,6 +985,11 @@ def machine() -> str:
 
 def report(results: dict) -> str:
     rows = [
+        (
+            "first render, cold, default day (1st session after start, no pinned day)",
+            "first cold, default day",
+            TARGET_FIRST_RENDER_MS,
+        ),
         ("first render, cold (1st session after start)", "first cold", TARGET_FIRST_RENDER_MS),
         (
             "first render, 1st session once start-up warming is done",
@@ -1186,6 +1192,19 @@ async def run(args: argparse.Namespace, folder: Path) -> dict:
             _logger("")(sample)
             await early.close()
             server.stop()
+
+            # 0b. the Overview as a user opens it right after start: no pinned day (the last
+            # day shown is the data's), the question the server answers before it listens
+            for _ in range(args.cold_repeats):
+                server = Server(folder, timeout=args.timeout).start()
+                print(f"# server up in {server.startup_s:.1f} s (default day)", flush=True)
+                plain = Session(browser, 0, args.timeout)
+                sample = await plain.open(server.url)
+                sample.kind = "first cold, default day"
+                samples.append(sample)
+                _logger("")(sample)
+                await plain.close()
+                server.stop()
 
             # 1. cold first renders: one per server start
             startups = []
