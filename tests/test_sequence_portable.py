@@ -122,6 +122,9 @@ def folders(draw):
 @settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(folders())
 def test_duckdb_forms_answer_like_the_portable_forms(case) -> None:
+    """Every order and option answers alike with DuckDB's speed-ups and with the portable
+    forms, and a plain funnel computed within its question (one command) like one read off
+    kept chains."""
     events, steps, heavy = case
     old = sequence.HEAVY_STARTS
     sequence.HEAVY_STARTS = heavy  # 0: every entity takes the sorted path
@@ -130,6 +133,8 @@ def test_duckdb_forms_answer_like_the_portable_forms(case) -> None:
             write_lines(Path(tmp) / "events" / "a.jsonl", events)
             fast = opdash.open(tmp)
             portable = Catalog(tmp, portable=True)
+            # one command's catalog: a plain funnel computes its chains within its question
+            one_shot = Catalog(tmp, keep_shared=False)
             distinct = list(dict.fromkeys(steps))
             for order, chosen_steps, extra in (
                 ("ordered", steps, {"exclude": ["x"], "time_to_convert": f"1:{len(steps)}"}),
@@ -142,5 +147,8 @@ def test_duckdb_forms_answer_like_the_portable_forms(case) -> None:
                     a = opdash.funnel(fast, chosen_steps, **kwargs).to_dict()
                     b = opdash.funnel(portable, chosen_steps, **kwargs).to_dict()
                     assert a == b, (order, chosen_steps, kwargs)
+                    if not extra:
+                        c = opdash.funnel(one_shot, chosen_steps, **kwargs).to_dict()
+                        assert c == a, ("one shot", order, chosen_steps, kwargs)
     finally:
         sequence.HEAVY_STARTS = old

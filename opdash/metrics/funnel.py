@@ -34,7 +34,7 @@ from opdash.metrics.scope import shaped
 from opdash.metrics.sequence import (
     ORDERS,
     ChainSpec,
-    chains_of,
+    chain_parts_of,
     levels_of,
     question_values,
     shared_chains,
@@ -371,8 +371,8 @@ def _counts_within(within, view, spec: ChainSpec, by: str, values: dict[str, int
     def build(given) -> ibis.Table:
         from opdash.catalog.store import Builder
 
-        chains = chains_of(view, spec, by, Builder(portable=within.runner.portable))
-        chosen = levels_of(chains, spec, given)
+        parts = chain_parts_of(view, spec, by, Builder(portable=within.runner.portable))
+        chosen = levels_of(parts, spec, given)
         return chosen.aggregate(**aggregates(chosen, spec.n, timed=timed))
 
     filters = tuple(sorted(within.values.items()))

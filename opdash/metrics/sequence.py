@@ -53,6 +53,10 @@ _TEXT_OFFSET = 10**17
 _TEXT_DIGITS = 18
 
 
+#: A chain table as its chains of entities with one start and with several (:func:`split`).
+Parts = tuple[Any, Any]
+
+
 class Builder(Protocol):
     """What the engine asks of its catalog while it builds a chain table."""
 
@@ -108,17 +112,35 @@ def relevant(events: ibis.Table, entity: ibis.Value, us: ibis.Value, spec: Chain
 def chain_table(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
     """The chains of every start in ``seq`` (:func:`relevant`'s rows), as one expression (the
     catalog keeps it as a table)."""
+    if spec.order == "ordered":
+        return ibis.union(*_ordered_parts(builder, seq, spec))
+    return _window_chains(seq, spec)
+
+
+def chain_parts(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> Parts:
+    """:func:`chain_table` as its chains of entities with one start and with several (what
+    :func:`chosen` reads apart), for a question that computes its chains itself: ordered
+    chains come out of their rounds already apart, so the whole is never written out."""
+    if spec.order == "ordered":
+        return _ordered_parts(builder, seq, spec)
+    return split(_window_chains(seq, spec))
+
+
+def split(chains: ibis.Table) -> Parts:
+    """A chain table's chains of entities with one start, and with several."""
+    return chains.filter(~chains.multi), chains.filter(chains.multi)
+
+
+def _window_chains(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
     if spec.order == "strict":
         return _strict_chains(seq, spec)
-    if spec.order == "unordered":
-        return _unordered_chains(seq, spec)
-    return _ordered_chains(builder, seq, spec)
+    return _unordered_chains(seq, spec)
 
 
 # -- ordered ----------------------------------------------------------------------------------
-def _ordered_chains(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
-    """Light entities by join rounds, heavy ones by the sorted path, in one expression (the
-    heavy part reads nothing when no entity is heavy)."""
+def _ordered_parts(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> Parts:
+    """Light entities by join rounds, heavy ones by the sorted path (which reads nothing when
+    no entity is heavy): the chains of entities with one start, and with several."""
     first = seq.filter(seq.rank == 0)
     per_entity = first.group_by("entity").aggregate(starts=first.count())
     heavy = per_entity.filter(per_entity.starts > HEAVY_STARTS).select("entity")
@@ -130,8 +152,8 @@ def _ordered_chains(builder: Builder, seq: ibis.Table, spec: ChainSpec) -> ibis.
     single = chains.filter(~chains.multi).mutate(so=ibis.literal(1, "int64"))
     multi = chains.filter(chains.multi)
     ordinal = ibis.row_number().over(group_by=multi.entity, order_by=[multi.u1, multi.start_id])
-    chains = single.union(multi.mutate(so=ordinal + 1))
-    return chains.union(_ordered_sorted(seq.semi_join(heavy, "entity"), spec))
+    several = multi.mutate(so=ordinal + 1)
+    return single, several.union(_ordered_sorted(seq.semi_join(heavy, "entity"), spec))
 
 
 def _ordered_rounds(builder: Builder, seq: ibis.Table, starts: ibis.Table, spec: ChainSpec):
@@ -318,12 +340,20 @@ def without_moment(catalog: Any) -> tuple[Any, Any]:
 def chains_of(view: Any, spec: ChainSpec, by: str, builder: Builder) -> ibis.Table:
     """The chain table of a catalog view's events (its filters applied) by entity path ``by``,
     as an expression."""
+    return chain_table(builder, _sequence(view, spec, by), spec)
+
+
+def chain_parts_of(view: Any, spec: ChainSpec, by: str, builder: Builder) -> Parts:
+    """:func:`chains_of` as :func:`chain_parts`."""
+    return chain_parts(builder, _sequence(view, spec, by), spec)
+
+
+def _sequence(view: Any, spec: ChainSpec, by: str) -> ibis.Table:
     from opdash.metrics.sqlfuncs import functions
 
     fns = functions(view)
     events = view.table("events")
-    seq = relevant(events, fns.field(events, by), fns.epoch_us(events.occurred_at), spec)
-    return chain_table(builder, seq, spec)
+    return relevant(events, fns.field(events, by), fns.epoch_us(events.occurred_at), spec)
 
 
 def shared_chains(catalog: Any, spec: ChainSpec, by: str) -> tuple[Any, ibis.Table, Any]:
@@ -393,20 +423,24 @@ def carried(chains: ibis.Table) -> list[str]:
     return [c for c in chains.columns if not own.fullmatch(c)]
 
 
-def chosen(chains: ibis.Table, per_start: Callable[[ibis.Table], ibis.Table]) -> ibis.Table:
+def chosen(chains: ibis.Table | Parts, per_start: Callable[[ibis.Table], ibis.Table]):
     """Per entity, the start with the best level, the earliest (``so``) among equals, where
     ``per_start(chains)`` gives each start's level; without ``so`` and ``multi``. An entity
     with one start needs no choice: only the others are grouped (and the two parts are read
-    separately, so nothing is computed twice)."""
-    single = per_start(chains.filter(~chains.multi))
-    several = per_start(chains.filter(chains.multi))
+    separately, so nothing is computed twice). ``chains``: a chain table or its
+    :func:`chain_parts`."""
+    one, many = chains if isinstance(chains, tuple) else split(chains)
+    single = per_start(one)
+    several = per_start(many)
     key = several.level * (1 << 40) - several.so  # ordinals are far below 2**40
     best = several.group_by("entity").aggregate(best=key.max())
     picked = several.join(best, [several.entity == best.entity, key == best.best]).select(
         *(several[c] for c in several.columns)
     )
     columns = [c for c in single.columns if c not in ("so", "multi")]
-    return single.select(*columns).union(picked.select(*columns))
+    one = single.select(*columns)
+    # the parts may differ in what may be NULL (a literal ordinal, an event id kept as is)
+    return one.union(picked.select(*columns).cast(one.schema()))
 
 
 def question_values(
@@ -417,8 +451,9 @@ def question_values(
     return {"window": window_us, **{k: v for k, v in given.items() if v is not None}}
 
 
-def levels_of(chains: ibis.Table, spec: ChainSpec, given: Any) -> ibis.Table:
-    """:func:`chosen` levels for the values of :func:`question_values` (ints or stand-ins)."""
+def levels_of(chains: ibis.Table | Parts, spec: ChainSpec, given: Any) -> ibis.Table:
+    """:func:`chosen` levels for the values of :func:`question_values` (ints or stand-ins);
+    ``chains`` as for :func:`chosen`."""
     return chosen(
         chains,
         lambda part: levels(
@@ -438,6 +473,9 @@ __all__ = [
     "ChainSpec",
     "Builder",
     "chain_table",
+    "chain_parts",
+    "chain_parts_of",
+    "split",
     "chosen",
     "levels",
     "levels_of",
