@@ -44,7 +44,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from synthetic import STEPS, write_folder  # noqa: E402
+from synthetic import STEPS  # noqa: E402
 
 ORDERED = ("opdash", "join-sql", "join-pandas", "asof-sql", "asof-pandas")
 VARIANTS = {"strict": ["--order", "strict"], "unordered": ["--order", "unordered"]}
@@ -136,7 +136,10 @@ def answer_of(name: str, out: str) -> list:
 
 def bench_size(n: int, data: Path, repeat: int, opdash: list[str], pandas: bool) -> dict:
     t0 = time.perf_counter()
-    folder = write_folder(data / f"parquet-{n}", n)
+    # generated in a child: a child's peak RSS (ru_maxrss) starts from this process's size at
+    # the fork, so the harness must stay small (generating 30M rows here took 7 GB)
+    folder = data / f"parquet-{n}"
+    subprocess.run([sys.executable, str(HERE / "synthetic.py"), str(n), str(folder)], check=True)
     print(f"# {n:,} events: {folder} (ready in {time.perf_counter() - t0:.1f} s)", flush=True)
     cmds = commands(folder, opdash, pandas=pandas)
     runs: dict[str, list[tuple[float, float]]] = {name: [] for name in cmds}

@@ -76,7 +76,7 @@ def serve(
     import panel as pn
 
     from opdash.api import Api, handlers
-    from opdash.app import checked, dashboard, ensure_extensions, serving_catalog
+    from opdash.app import checked, dashboard, draw_once, ensure_extensions, serving_catalog
 
     spec = str(spec_path) if spec_path else None
     catalog = shared_catalog(folder)
@@ -116,8 +116,8 @@ def serve(
         **access.panel_options(),
     )
     # here in every serving process (with --num-procs, after the fork): open the catalog, warm
-    # its Overview and schedule its refresh before the first visitor
-    process_catalog()
+    # its Overview, draw one page nobody sees and schedule its refresh before the first visitor
+    draw_once(process_catalog(), report.spec)
     print(f"opdash: ready on http://{address}:{port}/", file=sys.stderr, flush=True)
     server.start()
     with contextlib.suppress(RuntimeError):  # the loop was stopped (Ctrl-C)
