@@ -438,9 +438,9 @@ def chosen(chains: ibis.Table | Parts, per_start: Callable[[ibis.Table], ibis.Ta
         *(several[c] for c in several.columns)
     )
     columns = [c for c in single.columns if c not in ("so", "multi")]
-    one = single.select(*columns)
+    alone = single.select(*columns)
     # the parts may differ in what may be NULL (a literal ordinal, an event id kept as is)
-    return one.union(picked.select(*columns).cast(one.schema()))
+    return alone.union(picked.select(*columns).cast(alone.schema()))
 
 
 def question_values(
