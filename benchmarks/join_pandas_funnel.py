@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas_funnel import STEPS, load
+from pandas_funnel import STEPS, load, summary
 
 
 def funnel_result(df: pd.DataFrame, steps: list[str], window_us: int) -> dict[str, list]:
@@ -42,14 +42,7 @@ def funnel_result(df: pd.DataFrame, steps: list[str], window_us: int) -> dict[st
     attempts["level"] = level
     chosen = attempts.sort_values(["entity", "level", "u1"], ascending=[True, False, True])
     chosen = chosen.drop_duplicates("entity")
-    counts = [int((chosen["level"] >= k).sum()) for k in range(1, n + 1)]
-    medians, means = [None], [None]
-    for k in range(2, n + 1):
-        reached = chosen["level"] >= k
-        gaps = (chosen.loc[reached, f"u{k}"] - chosen.loc[reached, f"u{k - 1}"]) / 1e6
-        medians.append(float(gaps.median()) if len(gaps) else None)
-        means.append(float(gaps.mean()) if len(gaps) else None)
-    return {"counts": counts, "median_seconds": medians, "mean_seconds": means}
+    return summary(chosen, n)
 
 
 def main(argv: list[str] | None = None) -> None:

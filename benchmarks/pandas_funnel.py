@@ -76,15 +76,17 @@ def funnel_result(df: pd.DataFrame, steps: list[str], window_us: int) -> dict[st
     # the chosen chain: the best level, then the earliest step-1 event reaching it
     every = pd.concat(stages, ignore_index=True)
     every = every.sort_values(["entity", "level", "p1"], ascending=[True, False, True])
-    chosen = every.drop_duplicates("entity")
-    n = len(steps)
+    return summary(every.drop_duplicates("entity"), len(steps))
+
+
+def summary(chosen: pd.DataFrame, n: int) -> dict[str, list]:
+    """The printed JSON from each entity's chosen chain (``level``, ``u1..un``): entities at
+    level ≥ k, and the median and mean seconds from step k-1 over those reaching k."""
     counts = [int((chosen["level"] >= k).sum()) for k in range(1, n + 1)]
     medians, means = [None], [None]
     for k in range(2, n + 1):
-        gaps = (
-            chosen.loc[chosen["level"] >= k, f"u{k}"]
-            - chosen.loc[chosen["level"] >= k, f"u{k - 1}"]
-        ) / 1e6
+        reached = chosen["level"] >= k
+        gaps = (chosen.loc[reached, f"u{k}"] - chosen.loc[reached, f"u{k - 1}"]) / 1e6
         medians.append(float(gaps.median()) if len(gaps) else None)
         means.append(float(gaps.mean()) if len(gaps) else None)
     return {"counts": counts, "median_seconds": medians, "mean_seconds": means}
