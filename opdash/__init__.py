@@ -58,8 +58,16 @@ _PUBLIC = {
 __version__ = "0.1.0"
 
 
-def open(root, *, portable: bool | None = None):  # noqa: A001  (the front door)
-    """The catalog of an artifact folder (``opdash.open(path)``); see opdash.catalog."""
+def open(  # noqa: A001  (the front door)
+    root, *, portable: bool | None = None, engine: str = "duckdb", remote: str | None = None
+):
+    """The catalog of an artifact folder (``opdash.open(path)``); see opdash.catalog.
+    ``engine="spark"`` reads it on Apache Spark (``remote``: a Spark Connect URL, default
+    ``$OPDASH_SPARK_REMOTE``, else a local Spark): see docs/scale-out.md."""
+    if engine != "duckdb":
+        from opdash.catalog import open_catalog
+
+        return open_catalog(root, engine=engine, remote=remote)
     from opdash.catalog import Catalog
 
     return Catalog(root, portable=portable)

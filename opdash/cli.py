@@ -88,5 +88,18 @@ def _version() -> str:
     return f"opdash {__version__}"
 
 
+def entry() -> None:
+    """The ``opdash`` command: :func:`main`, then exit. A command that started Spark ends
+    its process at once: the Spark Connect client's and the local server's threads would
+    otherwise keep it alive after the answer was printed (the server's Java child exits with
+    its parent)."""
+    code = main()
+    if "opdash.catalog.spark.session" in sys.modules:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    raise SystemExit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    entry()

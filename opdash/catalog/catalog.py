@@ -57,7 +57,48 @@ class CatalogStats:
         return out
 
 
-class Catalog:
+class Headlines:
+    """What every engine's catalog says about its folder the same way (its own SQL through
+    ``fetchall``, its answers through ``cached``, its loader's ``files`` and ``pending``)."""
+
+    def stats(self) -> CatalogStats:
+        row = self.cached(
+            "stats",
+            lambda: self.fetchall(
+                """
+                SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
+                       (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
+                       (SELECT count(*) FROM duplicates),
+                       (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
+                """
+            )[0],
+        )
+        return CatalogStats(
+            files=self._loader.files,
+            events=row[0],
+            workflows=row[1],
+            runs=row[2],
+            quarantined=row[3],
+            duplicates=row[4],
+            first_event_at=row[5],
+            last_event_at=row[6],
+            refreshed_at=self.refreshed_at,
+            version=self.version,
+            pending=self._loader.pending,
+        )
+
+    def event_types(self) -> list[str]:
+        """Event types present, most frequent first."""
+        rows = self.cached(
+            "types",
+            lambda: self.fetchall(
+                "SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1"
+            ),
+        )
+        return [r[0] for r in rows]
+
+
+class Catalog(Headlines):
     """One DuckDB database over one artifact folder.
 
     ``catalog.sql("SELECT …")`` runs SQL over ``events``, ``quarantine``, ``duplicates``, ``runs``
@@ -66,6 +107,8 @@ class Catalog:
 
     #: The SQL engine it runs on (metrics pick their engine-specific functions by it).
     dialect = "duckdb"
+    engine = "duckdb"
+    is_catalog = True
 
     def __init__(
         self,
@@ -118,42 +161,6 @@ class Catalog:
     def memory_limit(self) -> str:
         """DuckDB's memory cap for this catalog (see opdash.catalog.memory)."""
         return self._db.memory_limit
-
-    def stats(self) -> CatalogStats:
-        row = self.cached(
-            "stats",
-            lambda: self.fetchall(
-                """
-                SELECT (SELECT count(*) FROM events), (SELECT count(DISTINCT workflow_id) FROM events),
-                       (SELECT count(*) FROM runs), (SELECT count(*) FROM quarantine),
-                       (SELECT count(*) FROM duplicates),
-                       (SELECT min(occurred_at) FROM events), (SELECT max(occurred_at) FROM events)
-                """
-            )[0],
-        )
-        return CatalogStats(
-            files=self._loader.files,
-            events=row[0],
-            workflows=row[1],
-            runs=row[2],
-            quarantined=row[3],
-            duplicates=row[4],
-            first_event_at=row[5],
-            last_event_at=row[6],
-            refreshed_at=self.refreshed_at,
-            version=self.version,
-            pending=self._loader.pending,
-        )
-
-    def event_types(self) -> list[str]:
-        """Event types present, most frequent first."""
-        rows = self.cached(
-            "types",
-            lambda: self.fetchall(
-                "SELECT event_type FROM events GROUP BY 1 ORDER BY count(*) DESC, 1"
-            ),
-        )
-        return [r[0] for r in rows]
 
     # -- reading the folder ----------------------------------------------------------------
     def discover(self) -> list[ArtifactFile]:
@@ -319,21 +326,57 @@ def _env_portable() -> bool:
 
 
 _SHARED: dict[
-    tuple[int, Path], Catalog
-] = {}  # (process id, folder): a forked process opens its own
+    tuple, Any
+] = {}  # (process id, folder, engine, remote): a forked process opens its own
 _SHARED_LOCK = threading.Lock()
 
+#: The engines a catalog runs on: DuckDB embedded (the default), or Apache Spark through Spark
+#: Connect (``opdash.catalog.spark``; pyspark is imported only when it is asked for).
+ENGINES = ("duckdb", "spark")
 
-def open_catalog(root: str | os.PathLike[str], *, keep_shared: bool = True) -> Catalog:
-    """A new catalog over ``root`` (``keep_shared=False``: for one question, see
-    :meth:`Catalog.shared`)."""
+
+def open_catalog(
+    root: str | os.PathLike[str],
+    *,
+    keep_shared: bool = True,
+    engine: str = "duckdb",
+    remote: str | None = None,
+) -> Any:
+    """A new catalog over ``root`` on ``engine`` (``keep_shared=False``: for one question, see
+    :meth:`Catalog.shared`; ``remote``: a Spark Connect URL, None for a local Spark)."""
+    if engine == "spark":
+        from opdash.catalog.spark import SparkCatalog, remote_url
+
+        return SparkCatalog(root, remote=remote_url(remote), keep_shared=keep_shared)
+    _known_engine(engine)
     return Catalog(root, keep_shared=keep_shared)
 
 
-def shared_catalog(root: str | os.PathLike[str]) -> Catalog:
-    """The one catalog of this process for ``root``, shared by every session that asks for it."""
-    key = (os.getpid(), Path(root).expanduser().resolve())
+def shared_catalog(
+    root: str | os.PathLike[str], *, engine: str = "duckdb", remote: str | None = None
+) -> Any:
+    """The one catalog of this process for ``root`` (and engine), shared by every session
+    that asks for it."""
+    _known_engine(engine)
+    if engine == "spark":
+        from opdash.catalog.spark import remote_url
+
+        remote = remote_url(remote)
+        location = str(root) if "://" in str(root) else Path(root).expanduser().resolve()
+    else:
+        location = Path(root).expanduser().resolve()
+    key = (os.getpid(), location, engine, remote)
     with _SHARED_LOCK:
         if key not in _SHARED:
-            _SHARED[key] = Catalog(key[1])
-        return _SHARED[key]
+            _SHARED[key] = open_catalog(location, engine=engine, remote=remote)
+        catalog = _SHARED[key]
+    return catalog
+
+
+def _known_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        from opdash.errors import UsageError, did_you_mean
+
+        raise UsageError(
+            f"unknown engine '{engine}'{did_you_mean(engine, ENGINES)} (use duckdb or spark)"
+        )

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from opdash.commands.common import add_folder, open_folder
+from opdash.commands.common import add_folder, local_duckdb_only, open_folder
 from opdash.commands.serve import access, add_server_arguments
 
 
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
     from opdash.errors import UsageError
     from opdash.jsontext import dumps
 
+    local_duckdb_only(args, "audit")
     login = access(args).setting
     root = Path(args.dir).resolve()
     for path, option in ((args.out_json, "--out-json"), (args.out_markdown, "--out-markdown")):

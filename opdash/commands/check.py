@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from opdash.commands.common import add_folder, add_json, add_spec, print_json
+from opdash.commands.common import add_folder, add_json, add_spec, local_duckdb_only, print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from opdash.spec import check_folder
+
+    local_duckdb_only(args, "check")
 
     report = check_folder(args.dir, args.spec)
     if args.json:

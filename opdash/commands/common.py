@@ -24,7 +24,10 @@ def given_path(value: str, what: str) -> Path:
     return path
 
 
-def folder(value: str) -> Path:
+def folder(value: str) -> Path | str:
+    """A local folder that exists, or a URI (``s3a://bucket/exports``) only Spark reads."""
+    if "://" in value:
+        return value.rstrip("/")
     path = given_path(value, "folder")
     if not path.exists():
         raise argparse.ArgumentTypeError(f"folder '{value}' does not exist")
@@ -67,7 +70,25 @@ def port(value: str) -> int:
 
 
 def add_folder(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("dir", type=folder, help="the artifact folder")
+    parser.add_argument(
+        "dir", type=folder, help="the artifact folder (with --engine spark: any URI Spark reads)"
+    )
+    add_engine(parser)
+
+
+def add_engine(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="the query engine: DuckDB embedded (default) or Apache Spark via Spark Connect",
+    )
+    parser.add_argument(
+        "--spark-remote",
+        metavar="URL",
+        help="a Spark Connect server (sc://host:port; default $OPDASH_SPARK_REMOTE, else a "
+        "local Spark started for this command)",
+    )
 
 
 def add_stale_after(parser: argparse.ArgumentParser) -> None:
@@ -110,9 +131,30 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+def local_duckdb_only(args: argparse.Namespace, command: str) -> None:
+    """A command that does not run on Spark yet says so in one line (not silently DuckDB)."""
+    from opdash.errors import UsageError
+
+    if getattr(args, "engine", "duckdb") != "duckdb":
+        raise UsageError(f"{command} runs on --engine duckdb only for now (docs/scale-out.md)")
+    if isinstance(args.dir, str):
+        raise UsageError(f"folder '{args.dir}' is a URI: only --engine spark reads one")
+
+
 def open_folder(args: argparse.Namespace, *, keep_shared: bool = True):
     """The catalog of ``args.dir``; ``keep_shared=False`` for a command asking one question
     (what questions share is then computed within it, not kept)."""
+    engine = getattr(args, "engine", "duckdb")
+    if engine == "spark":
+        from opdash.catalog import shared_catalog
+
+        catalog = shared_catalog(args.dir, engine="spark", remote=args.spark_remote)
+        catalog.refresh()  # the process's one Spark catalog, up to date
+        return catalog
+    if isinstance(args.dir, str):
+        from opdash.errors import UsageError
+
+        raise UsageError(f"folder '{args.dir}' is a URI: only --engine spark reads one")
     from opdash.catalog import open_catalog
 
     return open_catalog(args.dir, keep_shared=keep_shared)

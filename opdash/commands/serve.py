@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from opdash.commands.common import add_folder, add_spec, add_stale_after, count, port
+from opdash.commands.common import (
+    add_folder,
+    add_spec,
+    add_stale_after,
+    count,
+    local_duckdb_only,
+    port,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -88,6 +95,8 @@ def access(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from opdash.server import serve
+
+    local_duckdb_only(args, "serve")
 
     return serve(
         args.dir,

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import ibis
-import ibis.expr.datatypes as dt
 
 from opdash.contract import SETTINGS_FILES
 from opdash.errors import UsageError, did_you_mean, json_kind
@@ -39,13 +38,7 @@ STATUSES = ("met", "on_track", "at_risk", "behind", "breached", "no_data")
 DEFAULT_BY = "correlation.workflow_id"
 DEFAULT_WINDOW = "14d"
 AT_RISK_SHARE = Fraction(4, 5)  # up: at_risk down to 80 % of the expected progress
-_NUMERIC_JSON = ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE")
 _US = 1_000_000
-
-
-@ibis.udf.scalar.builtin
-def json_type(value: dt.JSON, path: str) -> str:
-    """DuckDB's JSON type name of the value at a path (BIGINT, DOUBLE, VARCHAR, …), NULL if absent."""
 
 
 # --------------------------------------------------------------------------- the definitions
@@ -561,34 +554,29 @@ def _goal_events(goal_list: list[Goal], view, keep: tuple[str, ...]) -> ibis.Tab
     """The goals' events: type, time, the columns the filters read (``keep``) and, per unique
     or sum goal i, the value it measures."""
     from opdash.metrics.scope import with_columns
-    from opdash.metrics.sqlfuncs import epoch_us
+    from opdash.metrics.sqlfuncs import functions
 
+    fns = functions(view)
     events = view.table("events")
     rows = events.filter(events.event_type.isin(sorted({goal.event for goal in goal_list})))
     measured = {
-        f"value{i}": _measured_value(goal, rows)
+        f"value{i}": _measured_value(goal, rows, fns)
         for i, goal in enumerate(goal_list)
         if goal.kind != "count"
     }
-    rows = rows.select(*with_columns(keep, "event_type"), us=epoch_us(rows.occurred_at), **measured)
+    rows = rows.select(
+        *with_columns(keep, "event_type"), us=fns.epoch_us(rows.occurred_at), **measured
+    )
     return rows.order_by(["event_type", "us"])  # kept in order: a period reads few row groups
 
 
-def _measured_value(goal: Goal, rows: ibis.Table) -> ibis.Value:
+def _measured_value(goal: Goal, rows: ibis.Table, fns) -> ibis.Value:
     from opdash.contract import field_path
-    from opdash.metrics.sqlfuncs import field as envelope_field
-    from opdash.metrics.sqlfuncs import json_extract_string
 
     if goal.kind == "unique":
-        return envelope_field(rows, goal.by)
+        return fns.field(rows, goal.by)
     resolved = field_path(goal.path)
-    column = rows[resolved.column]
-    numeric = json_type(column, resolved.json_path).isin(_NUMERIC_JSON)
-    return ibis.ifelse(
-        numeric,
-        json_extract_string(column, resolved.json_path).try_cast("float64"),
-        ibis.null("float64"),
-    )
+    return fns.json_number(rows[resolved.column], resolved.json_path)
 
 
 def _measures_at(goal_list: list[Goal], events: ibis.Table, given) -> ibis.Table:

@@ -15,8 +15,7 @@ from typing import Any
 
 import ibis
 
-from opdash.metrics.sqlfuncs import epoch_us
-from opdash.metrics.sqlfuncs import field as envelope_field
+from opdash.metrics.sqlfuncs import functions
 from opdash.metrics.trend import (
     metric_arguments,
     metric_value,
@@ -80,6 +79,8 @@ def kpi(
     span = seconds * 1_000_000
     bottom = top - (2 * span if compare else span)
 
+    fns = functions(catalog)
+    epoch_us, envelope_field = fns.epoch_us, fns.field
     events = catalog.table("events")
     us = epoch_us(events.occurred_at)
     rows = events.filter(us > bottom, us <= top)

@@ -20,8 +20,7 @@ import ibis
 
 from opdash.errors import UsageError
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, entity_levels, parse_steps
-from opdash.metrics.sqlfuncs import epoch_us
-from opdash.metrics.sqlfuncs import field as envelope_field
+from opdash.metrics.sqlfuncs import functions
 from opdash.timeutil import from_micros, parse_duration, parse_instant, to_micros
 
 DEFAULT_STUCK_AFTER = "2d"
@@ -242,13 +241,14 @@ def _state(view, levels: ibis.Table, by: str, as_of_us: int, stuck_us: int, n: i
 
     The newest event is the latest ``occurred_at``; at equal times, the greatest ``event_id``.
     """
+    fns = functions(view)
     events = view.table("events")
-    base = events.mutate(entity=envelope_field(events, by)).filter(lambda t: t.entity.notnull())
+    base = events.mutate(entity=fns.field(events, by)).filter(lambda t: t.entity.notnull())
     newest = ibis.row_number().over(
         group_by=base.entity, order_by=[base.occurred_at.desc(), base.event_id.desc()]
     )
     last = (
-        base.mutate(nth=newest, last_us=epoch_us(base.occurred_at))
+        base.mutate(nth=newest, last_us=fns.epoch_us(base.occurred_at))
         .filter(lambda t: t.nth == 0)
         .select(e_last="entity", last_us="last_us", last_type="event_type")
     )

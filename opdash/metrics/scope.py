@@ -101,11 +101,9 @@ class Shaped:
 def shaped(catalog) -> Shaped | None:
     """``catalog`` (a Catalog, or one seen through a scope) split into shape and values; None
     for other views (they compile per question)."""
-    from opdash.catalog import Catalog
-
-    if isinstance(catalog, Catalog):
+    if _is_root(catalog):
         return Shaped(catalog, (), {}, lambda _values: catalog)
-    if not (isinstance(catalog, ScopedCatalog) and isinstance(catalog.base, Catalog)):
+    if not (isinstance(catalog, ScopedCatalog) and _is_root(catalog.base)):
         return None
     scope = catalog.scope
     values: dict[str, Any] = {}
@@ -119,6 +117,12 @@ def shaped(catalog) -> Shaped | None:
         return ScopedCatalog(catalog.base, stand_in)
 
     return Shaped(catalog.base, shape, values, view)
+
+
+def _is_root(catalog) -> bool:
+    """Whether ``catalog`` is an engine's catalog itself (DuckDB's or Spark's), not a view of
+    one (views pass attribute lookups on, so the class is asked)."""
+    return getattr(type(catalog), "is_catalog", False)
 
 
 def run_shaped(catalog, name: Hashable, build, **values: int | str):

@@ -36,12 +36,59 @@ def get_json_object(value: str, path: str) -> str:
     """Spark's value at a JSON path as text."""
 
 
+@ibis.udf.scalar.builtin
+def json_type(value: dt.JSON, path: str) -> str:
+    """DuckDB's JSON type name of the value at a path (BIGINT, DOUBLE, VARCHAR, …), NULL if absent."""
+
+
+@ibis.udf.scalar.builtin
+def try_parse_json(value: str) -> dt.binary:
+    """Spark's VARIANT of a JSON text (NULL when it is not JSON); typed here only to compose."""
+
+
+@ibis.udf.scalar.builtin(name="variant_get")
+def variant_at(value: dt.binary, path: str) -> dt.binary:
+    """Spark's VARIANT at a path of a VARIANT."""
+
+
+@ibis.udf.scalar.builtin
+def schema_of_variant(value: dt.binary) -> str:
+    """Spark's type name of a VARIANT (BIGINT, DECIMAL(p,s), DOUBLE, STRING, OBJECT<…>, …)."""
+
+
+@ibis.udf.scalar.builtin
+def try_variant_get(value: dt.binary, path: str, kind: str) -> dt.float64:
+    """Spark's value at a path of a VARIANT as a type, NULL when it does not convert."""
+
+
+#: DuckDB's JSON type names of numbers.
+_NUMERIC_JSON = ("BIGINT", "UBIGINT", "HUGEINT", "DOUBLE")
+
+
+def _duckdb_number(value: Any, path: str) -> Any:
+    numeric = json_type(value, path).isin(_NUMERIC_JSON)
+    return ibis.ifelse(
+        numeric, json_extract_string(value, path).try_cast("float64"), ibis.null("float64")
+    )
+
+
+def _spark_number(value: Any, path: str) -> Any:
+    variant = try_parse_json(value.cast("string"))
+    kind = schema_of_variant(variant_at(variant, path))
+    numeric = kind.isin(
+        ("TINYINT", "SMALLINT", "INT", "BIGINT", "FLOAT", "DOUBLE")
+    ) | kind.startswith("DECIMAL")
+    return ibis.ifelse(numeric, try_variant_get(variant, path, "double"), ibis.null("float64"))
+
+
 @dataclass(frozen=True)
 class Functions:
     """One engine's spelling of what the metrics need."""
 
     epoch_us: Callable[[Any], Any]
     json_text: Callable[[Any, str], Any]
+    #: the value at a JSON path as a float when it is a JSON number, else NULL
+    json_number: Callable[[Any, str], Any]
 
     def field(self, table: ibis.Table, path: str) -> ibis.Value:
         """The string value of a dotted envelope path (``actor.id``, ``payload.symbol``)."""
@@ -53,9 +100,11 @@ class Functions:
         return self.json_text(table[resolved.column], resolved.json_path)
 
 
-DUCKDB = Functions(epoch_us=epoch_us, json_text=json_extract_string)
+DUCKDB = Functions(epoch_us=epoch_us, json_text=json_extract_string, json_number=_duckdb_number)
 SPARK = Functions(
-    epoch_us=unix_micros, json_text=lambda value, path: get_json_object(value.cast("string"), path)
+    epoch_us=unix_micros,
+    json_text=lambda value, path: get_json_object(value.cast("string"), path),
+    json_number=_spark_number,
 )
 
 
@@ -63,7 +112,9 @@ _EPOCH = ibis.timestamp("1970-01-01T00:00:00+00:00")
 #: DuckDB with only the portable forms: epoch microseconds as a date difference (what Spark
 #: compiles too; 20x slower on DuckDB than its own ``epoch_us``).
 PORTABLE = Functions(
-    epoch_us=lambda value: value.delta(_EPOCH, unit="microsecond"), json_text=json_extract_string
+    epoch_us=lambda value: value.delta(_EPOCH, unit="microsecond"),
+    json_text=json_extract_string,
+    json_number=_duckdb_number,
 )
 
 

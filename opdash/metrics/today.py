@@ -170,10 +170,10 @@ def today(catalog, *, as_of: str | datetime | None = None, tz: str | None = "UTC
 
 
 def _events_until(catalog, as_of_us):
-    from opdash.metrics.sqlfuncs import epoch_us
+    from opdash.metrics.sqlfuncs import functions
 
     events = catalog.table("events")
-    events = events.mutate(us=epoch_us(events.occurred_at))
+    events = events.mutate(us=functions(catalog).epoch_us(events.occurred_at))
     return events.filter(events.us <= as_of_us)
 
 
@@ -220,8 +220,10 @@ def _task_events(view, keep: tuple[str, ...]):
     the filters read (``keep``): computed once for the whole folder, asked "pending at?" for
     any filters (``_pending_at``)."""
     from opdash.metrics.scope import with_columns
-    from opdash.metrics.sqlfuncs import epoch_us, field
+    from opdash.metrics.sqlfuncs import functions
 
+    fns = functions(view)
+    epoch_us, field = fns.epoch_us, fns.field
     events = view.table("events")
     events = events.filter(events.event_type.isin([TASK_CREATED, *TASK_DECISIONS]))
     return events.select(
@@ -254,8 +256,9 @@ def _pending_at(events, v):
 
 def _open_alerts(catalog, as_of_us: int) -> dict[str, int]:
     def build(view, v):
-        from opdash.metrics.sqlfuncs import epoch_us
+        from opdash.metrics.sqlfuncs import functions
 
+        epoch_us = functions(view).epoch_us
         alerts = view.table("alerts")
         still_open = alerts.resolved_at.isnull() | (epoch_us(alerts.resolved_at) > v["as_of"])
         rows = alerts.filter(epoch_us(alerts.raised_at) <= v["as_of"], still_open)
@@ -289,8 +292,10 @@ def _insights(view, keep: tuple[str, ...]):
     """Every coach analysis with its text and the columns the filters read (``keep``):
     computed once for the whole folder, see ``_latest_at``."""
     from opdash.metrics.scope import with_columns
-    from opdash.metrics.sqlfuncs import epoch_us, field
+    from opdash.metrics.sqlfuncs import functions
 
+    fns = functions(view)
+    epoch_us, field = fns.epoch_us, fns.field
     events = view.table("events")
     coach = events.filter(events.event_type == COACH)
     text = ibis.coalesce(field(coach, "payload.insight"), field(coach, "payload.summary"))

@@ -19,8 +19,7 @@ import ibis
 
 from opdash import calendar
 from opdash.errors import UsageError, did_you_mean
-from opdash.metrics.sqlfuncs import epoch_us
-from opdash.metrics.sqlfuncs import field as envelope_field
+from opdash.metrics.sqlfuncs import functions
 from opdash.timeutil import from_micros, to_micros
 
 INTERVALS = ("hour", "day", "week", "month")
@@ -324,10 +323,8 @@ def _range(catalog, types, interval, zone, since, until) -> tuple[datetime, date
 
 def _newest(catalog, types: list[str]) -> datetime | None:
     """The newest event of these types (of any type when none of them occurs), or None."""
-    from opdash.metrics.sqlfuncs import epoch_us
-
     events = catalog.table("events")
-    us = epoch_us(events.occurred_at)
+    us = functions(catalog).epoch_us(events.occurred_at)
     row = events.aggregate(
         chosen=us.max(where=events.event_type.isin(types)), anything=us.max()
     ).execute()
@@ -355,6 +352,8 @@ def numeric_text(text: ibis.Value) -> ibis.Value:
 
 def _aggregate(catalog, types, metric, by, breakdown, limit, bounds) -> list[dict[str, Any]]:
     """One query: per (event type, bucket[, breakdown rank, value]) the metric's ingredients."""
+    fns = functions(catalog)
+    epoch_us, envelope_field = fns.epoch_us, fns.field
     events = catalog.table("events")
     us = epoch_us(events.occurred_at)
     lo, hi = min(b[1] for b in bounds), max(b[2] for b in bounds)

@@ -1,0 +1,221 @@
+"""Reaching Spark: a cluster's Spark Connect server, or a local one opdash starts itself.
+
+Spark is reached only through Spark Connect (``sc://host:port``), so a laptop and a cluster use
+the same client code: without a remote, opdash starts a local Spark Connect server
+(``local[*]``) inside this process's own Java child, on a free port. One session per process
+and remote, shared by every catalog and thread. Nothing here is imported on the DuckDB path.
+
+What can go wrong is said in one line naming what is missing and how to get it (a
+:class:`~opdash.errors.UsageError`: the CLI prints it and exits 2).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from opdash.errors import UsageError
+
+#: Where a cluster's Spark Connect server is, when ``--spark-remote`` is not given.
+REMOTE_ENV = "OPDASH_SPARK_REMOTE"
+#: Threads of the local server (``local[N]``); all cores when unset.
+THREADS_ENV = "OPDASH_SPARK_THREADS"
+INSTALL_HINT = "pip install 'opdash[spark]'"
+JAVA_HINT = "install Java 17 (apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+#: How long a remote may take to answer a TCP connection before it is called unreachable.
+CONNECT_TIMEOUT_S = 5.0
+
+_SESSIONS: dict[str, Spark] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Spark:
+    """A Spark Connect session and the ibis backend over it."""
+
+    session: Any
+    backend: Any
+    remote: str  # "local[N]" or the sc:// URL
+
+    @property
+    def local(self) -> bool:
+        return self.remote.startswith("local")
+
+
+def remote_url(given: str | None) -> str | None:
+    """The Spark Connect URL to use: ``given``, else ``$OPDASH_SPARK_REMOTE``, else None (a
+    local server). A URL that is not ``sc://host[:port]`` is a UsageError naming it."""
+    url = (given if given is not None else os.environ.get(REMOTE_ENV, "")).strip()
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme != "sc" or not parsed.hostname:
+        raise UsageError(f"Spark remote '{url}' is not a Spark Connect URL (sc://host:port)")
+    try:
+        parsed.port  # noqa: B018  (raises on a port that is not a number)
+    except ValueError:
+        raise UsageError(f"Spark remote '{url}' has a bad port") from None
+    return url
+
+
+def spark(remote: str | None = None) -> Spark:
+    """The process's Spark session for ``remote`` (None: a local server, started once)."""
+    key = remote or "local"
+    with _LOCK:
+        if key not in _SESSIONS:
+            _SESSIONS[key] = _connect(remote) if remote else _start_local()
+        return _SESSIONS[key]
+
+
+def require_pyspark() -> None:
+    """A UsageError saying how to install pyspark when it (or its Connect client) is missing."""
+    try:
+        import grpc  # noqa: F401
+        import pyspark  # noqa: F401
+        from pyspark.sql.connect.session import SparkSession  # noqa: F401
+    except ImportError as exc:
+        raise UsageError(
+            f"the Spark engine needs pyspark with its Connect client ({exc.name or exc} is "
+            f"missing): {INSTALL_HINT}"
+        ) from None
+
+
+def _connect(remote: str) -> Spark:
+    require_pyspark()
+    parsed = urlparse(remote)
+    port = parsed.port or 15002
+    try:
+        socket.create_connection((parsed.hostname, port), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise UsageError(
+            f"cannot reach the Spark Connect server at {remote}: {reason}; start it "
+            f"(sbin/start-connect-server.sh) or fix --spark-remote / {REMOTE_ENV}"
+        ) from None
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.builder.remote(remote).getOrCreate()
+    return Spark(session, _backend(session), remote)
+
+
+def _start_local() -> Spark:
+    require_pyspark()
+    _require_java()
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+    threads = os.environ.get(THREADS_ENV, "").strip() or "*"
+    master = f"local[{threads}]"
+    port = _free_port()
+    # the server's Python workers (the folder is read on them) run this interpreter
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    options = {
+        "spark.connect.grpc.binding.port": str(port),
+        "spark.connect.grpc.binding.address": "127.0.0.1",
+        "spark.driver.host": "127.0.0.1",
+        "spark.driver.bindAddress": "127.0.0.1",
+        "spark.driver.memory": _driver_memory(),
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.log.level": "ERROR",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.shuffle.partitions": os.environ.get(
+            "OPDASH_SPARK_PARTITIONS", str(2 * (os.cpu_count() or 1))
+        ),
+        "spark.sql.ansi.enabled": "false",
+        "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_quiet_logging()}",
+    }
+    with _quiet_stdout():
+        RemoteSession._start_connect_server(master, dict(options))
+    # the Connect client itself: pyspark's front door refuses it beside the server's session
+    session = RemoteSession.builder.remote(f"sc://localhost:{port}").getOrCreate()
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    session.conf.set("spark.sql.ansi.enabled", "false")
+    return Spark(session, _backend(session), master)
+
+
+def _backend(session: Any) -> Any:
+    """ibis's pyspark backend, running every query with its shared parts computed once (an
+    expression it runs itself, ``expr.execute()``, too): see :mod:`.ctes`."""
+    import contextlib
+
+    import ibis
+
+    from opdash.catalog.spark.ctes import computed_once
+
+    backend = ibis.pyspark.connect(session)
+
+    class Backend(type(backend)):
+        @contextlib.contextmanager
+        def _safe_raw_sql(self, query):
+            text = query if isinstance(query, str) else query.sql(dialect=self.dialect)
+            with computed_once(self._session, text) as sql:
+                yield self._session.sql(sql)
+
+    backend.__class__ = Backend
+    return backend
+
+
+def _require_java() -> None:
+    home = os.environ.get("JAVA_HOME")
+    if home and (Path(home) / "bin" / "java").exists():
+        return
+    if shutil.which("java") is None:
+        raise UsageError(f"the Spark engine needs Java to start a local Spark server: {JAVA_HINT}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _driver_memory() -> str:
+    """The local server's heap: OPDASH_MEMORY_LIMIT, else half of the machine (as DuckDB)."""
+    from opdash.catalog.memory import machine_memory, parse_bytes
+
+    given = os.environ.get("OPDASH_MEMORY_LIMIT", "").strip()
+    size = parse_bytes(given) if given else None
+    size = size or machine_memory() // 2
+    return f"{max(512, size // 2**20)}m"
+
+
+def _quiet_logging() -> Path:
+    """A log4j2 configuration that lets only errors through (Spark's default prints warnings
+    about the host name and native libraries on every start)."""
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / "opdash-spark-log4j2.properties"
+    if True:
+        path.write_text(
+            "rootLogger.level = off\n"
+            "rootLogger.appenderRef.stderr.ref = console\n"
+            "appender.console.type = Console\n"
+            "appender.console.name = console\n"
+            "appender.console.target = SYSTEM_ERR\n"
+            "appender.console.layout.type = PatternLayout\n"
+            "appender.console.layout.pattern = spark: %p %c{1}: %m%n\n"
+        )
+    return path
+
+
+class _quiet_stdout:
+    """The Java child inherits file descriptor 1: keep its start-up chatter off stdout (a
+    command's ``--json`` output)."""
+
+    def __enter__(self) -> None:
+        sys.stdout.flush()
+        self._saved = os.dup(1)
+        os.dup2(2, 1)
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout.flush()
+        os.dup2(self._saved, 1)
+        os.close(self._saved)
