@@ -58,8 +58,9 @@ class CatalogStats:
 
 
 class Headlines:
-    """What every engine's catalog says about its folder the same way (its own SQL through
-    ``fetchall``, its answers through ``cached``, its loader's ``files`` and ``pending``)."""
+    """What every engine's catalog does the same way: answers kept per data version (its
+    ``_results`` and ``_versions``), and headline counts (its own SQL through ``fetchall``,
+    its loader's ``files`` and ``pending``)."""
 
     def stats(self) -> CatalogStats:
         row = self.cached(
@@ -96,6 +97,35 @@ class Headlines:
             ),
         )
         return [r[0] for r in rows]
+
+    def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
+        """``compute()`` once per (``key``, data version), shared by every session and thread.
+
+        Results must be immutable (the metrics return frozen dataclasses). A result whose
+        queries straddled a refresh's commit is computed again (see ``Versions.one_version``):
+        it may then be newer than the version it is filed under, never older or mixed. With
+        ``reads``, an answer of an older version is served when no refresh since changed what
+        it reads.
+        """
+        return self._results.get(
+            key,
+            self.version,
+            lambda: self._versions.one_version(compute, reads),
+            self._versions.carry(reads),
+        )
+
+    def unchanged_since(self, version: int, reads: Reads) -> bool:
+        """Whether the refreshes after ``version`` changed none of what ``reads`` names."""
+        return self._versions.unchanged_since(version, reads)
+
+    def was_read(self, key: Hashable) -> bool:
+        """Whether the answer kept for ``key`` was asked for after it was computed."""
+        return self._results.was_read(key)
+
+    def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
+        """``(True, result)`` when ``key`` is answered for the current version, else
+        ``(False, None)``: never computes and never waits, so the event loop may ask."""
+        return self._results.peek(key, self.version, self._versions.carry(reads))
 
 
 class Catalog(Headlines):
@@ -214,35 +244,6 @@ class Catalog(Headlines):
             cur.close()
 
     # -- answers and shared tables ----------------------------------------------------------
-    def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
-        """``compute()`` once per (``key``, data version), shared by every session and thread.
-
-        Results must be immutable (the metrics return frozen dataclasses). A result whose
-        queries straddled a refresh's commit is computed again (see ``Versions.one_version``):
-        it may then be newer than the version it is filed under, never older or mixed. With
-        ``reads``, an answer of an older version is served when no refresh since changed what
-        it reads.
-        """
-        return self._results.get(
-            key,
-            self.version,
-            lambda: self._versions.one_version(compute, reads),
-            self._versions.carry(reads),
-        )
-
-    def unchanged_since(self, version: int, reads: Reads) -> bool:
-        """Whether the refreshes after ``version`` changed none of what ``reads`` names."""
-        return self._versions.unchanged_since(version, reads)
-
-    def was_read(self, key: Hashable) -> bool:
-        """Whether the answer kept for ``key`` was asked for after it was computed."""
-        return self._results.was_read(key)
-
-    def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
-        """``(True, result)`` when ``key`` is answered for the current version, else
-        ``(False, None)``: never computes and never waits, so the event loop may ask."""
-        return self._results.peek(key, self.version, self._versions.carry(reads))
-
     def shared(
         self, key: Hashable, build: Callable[[Builder], Any], *, reads: Reads | None = None
     ) -> Any:

@@ -22,7 +22,7 @@ from opdash.catalog.spark.ctes import computed_once, keep_table
 from opdash.catalog.spark.loader import SparkLoader, location_of
 from opdash.catalog.spark.session import Spark, spark
 from opdash.catalog.spark.translate import refuse_user_sql, spark_sql
-from opdash.catalog.versions import Reads, Versions
+from opdash.catalog.versions import Versions
 from opdash.catalog.views import CatalogAsOf
 from opdash.templates import Values
 
@@ -131,23 +131,6 @@ class SparkCatalog(Headlines):
         return str(self.ibis.compile(build(Values(values, stand_ins=False))))
 
     # -- answers --------------------------------------------------------------------------
-    def cached(self, key: Hashable, compute: Callable[[], T], *, reads: Reads | None = None) -> T:
-        return self._results.get(
-            key,
-            self.version,
-            lambda: self._versions.one_version(compute, reads),
-            self._versions.carry(reads),
-        )
-
-    def unchanged_since(self, version: int, reads: Reads) -> bool:
-        return self._versions.unchanged_since(version, reads)
-
-    def was_read(self, key: Hashable) -> bool:
-        return self._results.was_read(key)
-
-    def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
-        return self._results.peek(key, self.version, self._versions.carry(reads))
-
     def shared(self, key: Hashable, build: Callable[[Any], Any], *, reads: Any = None) -> Any:
         """The table ``build(builder)`` describes (SQL text or an ibis expression), computed
         once per data version into a cached Spark table, as an ibis table. Spark keeps cached
