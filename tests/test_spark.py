@@ -278,9 +278,11 @@ def test_a_bad_remote_url_is_one_line_with_exit_2(remote: str) -> None:
     assert code == 2 and err.count("\n") == 1 and remote in err
 
 
-@pytest.mark.parametrize("command", ["serve", "check", "audit"])
-def test_commands_not_on_spark_yet_say_so_in_one_line(command: str) -> None:
-    code, out, err = cli(command, str(DEMO), "--engine", "spark")
+@pytest.mark.parametrize(
+    "command", [["serve"], ["check"], ["audit", "--out-json", "a.json", "--out-markdown", "a.md"]]
+)
+def test_commands_not_on_spark_yet_say_so_in_one_line(command: list[str], tmp_path) -> None:
+    code, out, err = cli(*command[:1], str(DEMO), *command[1:], "--engine", "spark")
     assert code == 2 and out == "" and "runs on --engine duckdb only for now" in err
 
 
