@@ -62,6 +62,20 @@ class Headlines:
     ``_results`` and ``_versions``), and headline counts (its own SQL through ``fetchall``,
     its loader's ``files`` and ``pending``)."""
 
+    @property
+    def version(self) -> int:
+        """The data version: one more after each refresh that changed anything."""
+        return self._versions.version
+
+    @property
+    def refreshed_at(self) -> datetime | None:
+        return self._loader.refreshed_at
+
+    @property
+    def refresh_seconds(self) -> float | None:
+        """How long the last refresh that read anything took."""
+        return self._loader.refresh_seconds
+
     def stats(self) -> CatalogStats:
         row = self.cached(
             "stats",
@@ -173,20 +187,6 @@ class Catalog(Headlines):
         self._db.close()
 
     # -- what the catalog holds ----------------------------------------------------------------
-    @property
-    def version(self) -> int:
-        """The data version: one more after each refresh that changed anything."""
-        return self._versions.version
-
-    @property
-    def refreshed_at(self) -> datetime | None:
-        return self._loader.refreshed_at
-
-    @property
-    def refresh_seconds(self) -> float | None:
-        """How long the last refresh that read anything took."""
-        return self._loader.refresh_seconds
-
     @property
     def memory_limit(self) -> str:
         """DuckDB's memory cap for this catalog (see opdash.catalog.memory)."""

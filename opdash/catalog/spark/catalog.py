@@ -55,18 +55,6 @@ class SparkCatalog(Headlines):
 
     # -- what the catalog holds -----------------------------------------------------------
     @property
-    def version(self) -> int:
-        return self._versions.version
-
-    @property
-    def refreshed_at(self) -> datetime | None:
-        return self._loader.refreshed_at
-
-    @property
-    def refresh_seconds(self) -> float | None:
-        return self._loader.refresh_seconds
-
-    @property
     def memory_limit(self) -> str:
         return self.spark.session.conf.get("spark.driver.memory", "cluster")
 

@@ -188,21 +188,21 @@ def _driver_memory() -> str:
 
 
 def _quiet_logging() -> Path:
-    """A log4j2 configuration that lets only errors through (Spark's default prints warnings
-    about the host name and native libraries on every start)."""
+    """A log4j2 configuration that silences the local server's own log (Spark's default prints
+    warnings about the host name and native libraries on every start, and task failures with
+    Java stack traces); errors still reach opdash through Spark Connect."""
     import tempfile
 
     path = Path(tempfile.gettempdir()) / "opdash-spark-log4j2.properties"
-    if True:
-        path.write_text(
-            "rootLogger.level = off\n"
-            "rootLogger.appenderRef.stderr.ref = console\n"
-            "appender.console.type = Console\n"
-            "appender.console.name = console\n"
-            "appender.console.target = SYSTEM_ERR\n"
-            "appender.console.layout.type = PatternLayout\n"
-            "appender.console.layout.pattern = spark: %p %c{1}: %m%n\n"
-        )
+    path.write_text(
+        "rootLogger.level = off\n"
+        "rootLogger.appenderRef.stderr.ref = console\n"
+        "appender.console.type = Console\n"
+        "appender.console.name = console\n"
+        "appender.console.target = SYSTEM_ERR\n"
+        "appender.console.layout.type = PatternLayout\n"
+        "appender.console.layout.pattern = spark: %p %c{1}: %m%n\n"
+    )
     return path
 
 
