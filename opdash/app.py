@@ -491,14 +491,19 @@ def dashboard(
     refresh_seconds: int = 10,
     stale_after: int = STALE_AFTER_SECONDS,
     log: bool = True,
+    engine: str = "duckdb",
+    remote: str | None = None,
 ) -> Any:
-    """The dashboard of ``folder`` over the process's shared catalog, its spec checked (spec
+    """The dashboard of ``folder`` over the process's shared catalog (on ``engine``; Spark at
+    ``remote``, a local one when None), its spec checked (spec
     problems are logged unless ``log`` is false, and drawn in place of the broken tiles), warmed
     and refreshed every ``refresh_seconds`` (0: never). Inline in Jupyter, ``.servable()`` under
     ``panel serve`` (a notebook or this module), or a session of ``opdash serve`` — each calls
     this once per session; the catalog, the check, the warming and the refresh happen once per
     process."""
-    catalog, report = serving_catalog(folder, spec_path, refresh_seconds, log=log)
+    catalog, report = serving_catalog(
+        folder, spec_path, refresh_seconds, log=log, engine=engine, remote=remote
+    )
     return build_app(
         catalog, spec=report.spec, refresh_seconds=refresh_seconds, stale_after=stale_after
     )
@@ -511,6 +516,8 @@ def serving_catalog(
     *,
     log: bool = True,
     overview_first: bool = False,
+    engine: str = "duckdb",
+    remote: str | None = None,
 ) -> tuple[Catalog, CheckReport]:
     """This process's catalog of ``folder`` and its check, warmed and refreshed every
     ``refresh_seconds`` (0: never) — all once per process: with ``--num-procs`` each forked
@@ -519,7 +526,7 @@ def serving_catalog(
     ``overview_first`` (``opdash serve``, before it answers): the Overview's answers are
     computed before this returns, so the first visitor's page is drawn from them; the rest of
     the warming goes on in the background."""
-    catalog = shared_catalog(folder)
+    catalog = shared_catalog(folder, engine=engine, remote=remote)
     report = checked(catalog, spec_path, log=log)
     with _STARTED_LOCK:
         first = catalog not in _STARTED

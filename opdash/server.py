@@ -14,6 +14,7 @@ from typing import Any
 from opdash.catalog import shared_catalog
 from opdash.errors import UsageError
 from opdash.metrics.runs import STALE_AFTER_SECONDS
+from opdash.spec.check import DATA, ENGINE
 
 
 def check_port_free(address: str, port: int) -> None:
@@ -71,7 +72,14 @@ def serve(
     spec_path: str | Path | None = None,
     lenient: bool = False,
     num_procs: int = 1,
+    engine: str = "duckdb",
+    remote: str | None = None,
 ) -> int:
+    if engine != "duckdb" and num_procs != 1:
+        raise UsageError(
+            f"--num-procs {num_procs} needs --engine duckdb: on Spark the cluster does the work "
+            "in parallel and one serving process talks to it (drop --num-procs)"
+        )
     check_port_free(address, port)
     import panel as pn
 
@@ -79,26 +87,33 @@ def serve(
     from opdash.app import checked, dashboard, draw_once, ensure_extensions, serving_catalog
 
     spec = str(spec_path) if spec_path else None
-    catalog = shared_catalog(folder)
+    on = {"engine": engine, "remote": remote}
+    catalog = shared_catalog(folder, **on)
     report = checked(catalog, spec, log=False)
     _report_problems(report, lenient)
     ensure_extensions()
 
     def process_catalog():
         """This process's catalog (opened, warmed and refreshed on first use)."""
-        return serving_catalog(folder, spec, refresh, log=False, overview_first=True)[0]
+        return serving_catalog(folder, spec, refresh, log=False, overview_first=True, **on)[0]
 
     def session():  # (the start-up check above printed the spec's problems)
         return dashboard(
-            folder, spec_path=spec, refresh_seconds=refresh, stale_after=stale_after, log=False
+            folder,
+            spec_path=spec,
+            refresh_seconds=refresh,
+            stale_after=stale_after,
+            log=False,
+            **on,
         )
 
     if num_procs != 1:
         catalog.close()  # the forked processes open their own: a database must not cross a fork
     origins = [f"{address}:{port}", f"localhost:{port}", f"127.0.0.1:{port}"]
     login = "" if access.setting == "none" else f" (login: {access.setting})"
+    on_spark = f" on Spark ({catalog.remote})" if engine == "spark" else ""
     print(
-        f"opdash: serving {catalog.root} on http://{address}:{port}/{login}",
+        f"opdash: serving {catalog.root}{on_spark} on http://{address}:{port}/{login}",
         file=sys.stderr,
         flush=True,
     )
@@ -131,7 +146,10 @@ def _report_problems(report, lenient: bool) -> None:
     page."""
     for problem in report.blocking:
         print(problem.text(), file=sys.stderr)
-    data = [p for p in report.errors if p not in report.blocking]
+    for problem in report.errors:
+        if problem.area == ENGINE:  # (a tile this engine does not run: its card says why)
+            print(problem.text(), file=sys.stderr)
+    data = [p for p in report.errors if p.area == DATA]
     if data:
         files = len({p.file for p in data})
         print(

@@ -154,3 +154,21 @@ def heavy_starts(value: int):
         yield
     finally:
         sequence.HEAVY_STARTS = old
+
+
+def needs_spark() -> pytest.MarkDecorator:
+    """Skip a Spark test where Java or the ``spark`` extra is missing — except where
+    ``OPDASH_REQUIRE_SPARK`` is set (CI): there a missing piece fails the run."""
+    import os
+    import shutil
+
+    missing = None
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "pyspark is not installed (pip install -e '.[spark]')"
+    if missing is None and shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        missing = "no Java (apt-get install openjdk-17-jre-headless)"
+    if missing and os.environ.get("OPDASH_REQUIRE_SPARK"):
+        raise RuntimeError(f"the Spark tests must run here: {missing}")
+    return pytest.mark.skipif(missing is not None, reason=missing or "")

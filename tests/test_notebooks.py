@@ -25,6 +25,7 @@ ANALYSES = [
     "02-funnel-analysis.ipynb",
     "03-trends-and-goals.ipynb",
     "04-run-monitoring.ipynb",
+    "05-on-spark.ipynb",
 ]
 #: The imports a notebook may use: the public API, the components, and the tools around them.
 ALLOWED_IMPORTS = {"opdash", "opdash.components", "panel", "pandas", "datetime", "pathlib"}

@@ -12,7 +12,6 @@ import contextlib
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,23 +22,9 @@ import pytest
 
 from opdash.catalog import open_catalog, shared_catalog
 from opdash.cli import main
-from tests.conftest import DEMO, ev, write_lines
+from tests.conftest import DEMO, ev, needs_spark, write_lines
 
-
-def _spark_ready() -> str | None:
-    try:
-        import pyspark  # noqa: F401
-    except ImportError:
-        return "pyspark is not installed (pip install -e '.[spark]')"
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        return "no Java (apt-get install openjdk-17-jre-headless)"
-    return None
-
-
-_MISSING = _spark_ready()
-if _MISSING and os.environ.get("OPDASH_REQUIRE_SPARK"):
-    raise RuntimeError(f"the Spark suite must run here: {_MISSING}")
-pytestmark = pytest.mark.skipif(_MISSING is not None, reason=_MISSING or "")
+pytestmark = needs_spark()
 
 AS_OF = "2026-11-20T16:00:00Z"
 STEPS = "signal.created,candidate.created,trade.plan.created,trade.executed"
@@ -52,12 +37,14 @@ def cli(*args: str) -> tuple[int, str, str]:
     return code, out.getvalue(), err.getvalue()
 
 
-def both(command: str, folder: Path | str, *args: str) -> tuple[dict, dict]:
+def both(
+    command: str, folder: Path | str, *args: str, ok: tuple[int, ...] = (0,)
+) -> tuple[dict, dict]:
     """``opdash COMMAND FOLDER ARGS --json`` on DuckDB and on Spark, as parsed JSON."""
     answers = []
     for engine in ("duckdb", "spark"):
         code, out, err = cli(command, str(folder), *args, "--json", "--engine", engine)
-        assert code == 0, err
+        assert code in ok, err
         answers.append(json.loads(out))
     return answers[0], answers[1]
 
@@ -200,13 +187,13 @@ def test_hostile_files_read_to_the_same_relations_on_spark(tmp_path, spark_demo)
     """Torn lines, bad bytes, bad timestamps, a broken whole file, bad parquet rows, run
     folders, and an id repeated across files that Spark reads in separate tasks (one file per
     task): the same events, quarantine (reasons, details, raw text), duplicates and runs."""
+    from opdash.catalog.spark import session
+
     root = hostile_folder(tmp_path)
-    session = spark_demo.spark.session
-    session.conf.set("spark.sql.files.openCostInBytes", str(512 * 2**20))  # a task per file
-    try:
+    with pytest.MonkeyPatch.context() as patch:  # a task per file
+        patch.setitem(session.SESSION_CONF, "spark.sql.files.openCostInBytes", str(512 * 2**20))
         spark = open_catalog(root, engine="spark")
-    finally:
-        session.conf.unset("spark.sql.files.openCostInBytes")
+    assert spark.spark.session.conf.get("spark.sql.files.openCostInBytes") == str(512 * 2**20)
     duck = open_catalog(root)
     got, want = _relations(spark), _relations(duck)
     assert got == want
@@ -219,6 +206,19 @@ def test_hostile_files_read_to_the_same_relations_on_spark(tmp_path, spark_demo)
         "not_an_object",
     }
     assert spark.stats().files == duck.stats().files
+
+
+def test_two_folders_in_one_process_keep_their_own_relations(tmp_path, spark_demo) -> None:
+    """Each catalog has its own Spark session, so its views (``events``, ``quarantine`` …)
+    are its own: opening another folder later changes nothing the first one answers."""
+    before = _relations(spark_demo)
+    write_lines(tmp_path / "events" / "a.jsonl", [ev("x1", "t", 0), "{torn"])
+    other = open_catalog(tmp_path, engine="spark")
+    assert other.stats().events == 1 and other.stats().quarantined == 1
+    assert _relations(spark_demo) == before
+    assert spark_demo.stats().events == len(before["events"]) > 1000
+    other.close()
+    assert _relations(spark_demo) == before
 
 
 def test_a_refresh_on_spark_reads_the_changed_folder_again(tmp_path, spark_demo) -> None:
@@ -278,12 +278,32 @@ def test_a_bad_remote_url_is_one_line_with_exit_2(remote: str) -> None:
     assert code == 2 and err.count("\n") == 1 and remote in err
 
 
-@pytest.mark.parametrize(
-    "command", [["serve"], ["check"], ["audit", "--out-json", "a.json", "--out-markdown", "a.md"]]
-)
-def test_commands_not_on_spark_yet_say_so_in_one_line(command: list[str], tmp_path) -> None:
-    code, out, err = cli(*command[:1], str(DEMO), *command[1:], "--engine", "spark")
-    assert code == 2 and out == "" and "runs on --engine duckdb only for now" in err
+def test_audit_says_in_one_line_that_it_runs_on_duckdb_only(tmp_path) -> None:
+    """audit reports on the embedded deployment (files, bind address, login): not a Spark one."""
+    code, out, err = cli(
+        "audit", str(DEMO), "--out-json", "a.json", "--out-markdown", "a.md", "--engine", "spark"
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "audit runs on --engine duckdb only" in err
+
+
+def test_serving_spark_in_several_processes_is_one_line() -> None:
+    code, out, err = cli("serve", str(DEMO), "--engine", "spark", "--num-procs", "2")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--num-procs 2 needs --engine duckdb" in err
+
+
+def test_check_on_spark_names_each_sql_tile_in_one_sentence(spark_demo) -> None:
+    """The demo's spec has one SQL tile: on Spark, check names it (file, line, tile) with the
+    engine's sentence and fails; everything else it reports is what DuckDB's check reports."""
+    duck, spark = both("check", DEMO, ok=(0, 1))
+    refused = [p for p in spark["problems"] if p not in duck["problems"]]
+    assert [(p["tile"], p["area"], p["severity"]) for p in refused] == [
+        ("page 'State', tile 5 (sql)", "engine", "error")
+    ]
+    assert refused[0]["line"] and refused[0]["message"].startswith("SQL tiles are DuckDB SQL")
+    assert [p for p in duck["problems"] if p not in spark["problems"]] == []
+    assert spark["errors"] == duck["errors"] + 1 and spark["warnings"] == duck["warnings"]
 
 
 def test_a_uri_folder_needs_the_spark_engine() -> None:
@@ -319,3 +339,21 @@ def test_a_spark_command_prints_only_its_json_on_stdout() -> None:
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout)["events"] > 1000
+
+
+def test_a_local_spark_that_cannot_start_is_one_line(tmp_path) -> None:
+    """A Java that fails at start: one line with its reason and where the log is, exit 2."""
+    java = tmp_path / "jdk" / "bin" / "java"
+    java.parent.mkdir(parents=True)
+    java.write_text('#!/bin/sh\necho "Error: Could not reserve enough space" >&2\nexit 1\n')
+    java.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, "-m", "opdash.cli", "info", str(DEMO), "--engine", "spark"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "JAVA_HOME": str(java.parent.parent)},
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "the local Spark server did not start: Error: Could not reserve" in done.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from opdash.commands.common import add_folder, add_json, add_spec, local_duckdb_only, print_json
+from opdash.commands.common import add_folder, add_json, add_spec, open_folder, print_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,9 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from opdash.spec import check_folder
 
-    local_duckdb_only(args, "check")
-
-    report = check_folder(args.dir, args.spec)
+    report = check_folder(args.dir, args.spec, catalog=open_folder(args, keep_shared=False))
     if args.json:
         print_json(report.to_dict())
         return 1 if report.errors else 0

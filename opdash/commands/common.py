@@ -136,8 +136,15 @@ def local_duckdb_only(args: argparse.Namespace, command: str) -> None:
     from opdash.errors import UsageError
 
     if getattr(args, "engine", "duckdb") != "duckdb":
-        raise UsageError(f"{command} runs on --engine duckdb only for now (docs/scale-out.md)")
-    if isinstance(args.dir, str):
+        raise UsageError(f"{command} runs on --engine duckdb only (docs/scale-out.md)")
+    local_folder(args)
+
+
+def local_folder(args: argparse.Namespace) -> None:
+    """A URI folder (``s3a://…``) is for Spark: on DuckDB, one line saying so."""
+    from opdash.errors import UsageError
+
+    if getattr(args, "engine", "duckdb") == "duckdb" and isinstance(args.dir, str):
         raise UsageError(f"folder '{args.dir}' is a URI: only --engine spark reads one")
 
 
@@ -151,10 +158,7 @@ def open_folder(args: argparse.Namespace, *, keep_shared: bool = True):
         catalog = shared_catalog(args.dir, engine="spark", remote=args.spark_remote)
         catalog.refresh()  # the process's one Spark catalog, up to date
         return catalog
-    if isinstance(args.dir, str):
-        from opdash.errors import UsageError
-
-        raise UsageError(f"folder '{args.dir}' is a URI: only --engine spark reads one")
+    local_folder(args)
     from opdash.catalog import open_catalog
 
     return open_catalog(args.dir, keep_shared=keep_shared)

@@ -9,7 +9,7 @@ from opdash.commands.common import (
     add_spec,
     add_stale_after,
     count,
-    local_duckdb_only,
+    local_folder,
     port,
 )
 
@@ -96,8 +96,7 @@ def access(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from opdash.server import serve
 
-    local_duckdb_only(args, "serve")
-
+    local_folder(args)
     return serve(
         args.dir,
         port=args.port,
@@ -109,4 +108,6 @@ def run(args: argparse.Namespace) -> int:
         spec_path=args.spec,
         lenient=args.lenient,
         num_procs=args.num_procs,
+        engine=args.engine,
+        remote=args.spark_remote,
     )

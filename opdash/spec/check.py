@@ -30,8 +30,9 @@ from opdash.spec.tiles import TILE_TYPES
 from opdash.yamltext import YamlDocument, YamlProblem, parse_yaml, read_text
 
 ERROR, WARNING = "error", "warning"
-#: What a problem is about: serve stops for spec and goals errors; broken data never stops it.
-SPEC, GOALS, DATA = "spec", "goals", "data"
+#: What a problem is about: serve stops for spec and goals errors; broken data never stops it,
+#: nor does a tile the engine does not run (a SQL tile on Spark: drawn as its error card).
+SPEC, GOALS, DATA, ENGINE = "spec", "goals", "data", "engine"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ def check_folder(root: str | Path, spec_path: str | Path | None = None, *, catal
         problems += more
     catalog = catalog if catalog is not None else open_catalog(root)
     problems += _event_type_warnings(spec, catalog, label)
+    problems += _engine_problems(spec, catalog, label)
     problems += _goals(root / GOALS_FILE, catalog)
     problems += data_problems(catalog)
     usable = spec if spec is not None else lenient_spec(problems, data)
@@ -248,6 +250,35 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
                             )
                         )
     return out
+
+
+def _engine_problems(spec: DashboardSpec | None, catalog, label: str) -> list[Problem]:
+    """An error for each SQL tile when the catalog's engine refuses SQL tiles (Spark): the
+    engine's own sentence, so ``check`` and the tile's card say the same thing."""
+    tiles = [
+        (p, t, page, tile)
+        for p, page in enumerate(spec.pages if spec else ())
+        for t, tile in enumerate(page.tiles)
+        if tile.type == "sql" and not tile.broken
+    ]
+    if not tiles:
+        return []
+    try:
+        catalog.cursor().close()
+    except UsageError as refused:
+        return [
+            Problem(
+                label,
+                str(refused),
+                tile.line,
+                tile=tile_label(f"page '{page.title}'", t, tile.type),
+                area=ENGINE,
+                page_index=p,
+                tile_index=t,
+            )
+            for p, t, page, tile in tiles
+        ]
+    return []
 
 
 def _unseen(

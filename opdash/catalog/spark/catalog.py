@@ -9,6 +9,7 @@ run here; questions share nothing but their answers (Spark caches what it reads)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Hashable
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from opdash.catalog.catalog import Headlines
 from opdash.catalog.loader import RefreshReport
 from opdash.catalog.spark.ctes import computed_once, keep_table
 from opdash.catalog.spark.loader import SparkLoader, location_of
-from opdash.catalog.spark.session import Spark, spark
+from opdash.catalog.spark.session import Spark, new_session
 from opdash.catalog.spark.translate import refuse_user_sql, spark_sql
 from opdash.catalog.versions import Versions
 from opdash.catalog.views import CatalogAsOf
@@ -45,7 +46,7 @@ class SparkCatalog(Headlines):
         self.location = location_of(root)
         # settings and state files (goals.yaml, dashboard.yaml) are read from a local folder
         self.root = Path(self.location) if "://" not in self.location else Path(str(root))
-        self.spark: Spark = spark(remote)
+        self.spark: Spark = new_session(remote)  # its own: the views `events`, … are its own
         self._versions = Versions()
         self._results = ResultCache()
         self._lock = threading.RLock()
@@ -76,7 +77,12 @@ class SparkCatalog(Headlines):
             self._loader.watch(relpaths)
 
     def close(self) -> None:
+        """Let go of the kept tables and this catalog's session (not the server)."""
         self._loader.close()
+        client = self.spark.session.client
+        with contextlib.suppress(Exception):  # best effort: the server may be gone already
+            client.release_session()
+            client.close()
 
     # -- querying -------------------------------------------------------------------------
     @property

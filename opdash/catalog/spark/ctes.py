@@ -41,9 +41,27 @@ def keep_table(session: Any, name: str, sql: str) -> Any:
     plan is the computed rows alone, not the query that made them (a cached query keeps its
     whole plan, which every later query that reads it drags along: with a funnel's plans,
     seconds per query). The returned handle keeps the rows: drop it with the table."""
-    frame = session.sql(sql).localCheckpoint(eager=True)
+    with _active(session):
+        frame = session.sql(sql).localCheckpoint(eager=True)
     frame.createOrReplaceTempView(name)
     return frame
+
+
+@contextlib.contextmanager
+def _active(session: Any) -> Iterator[None]:
+    """``session`` as this thread's active Spark session for the block: pyspark 4.0 binds a
+    checkpoint's result to the active session, not to the one that made it
+    (``proto_to_remote_cached_dataframe``), which with a session per catalog would be another
+    catalog's and not know the rows."""
+    from pyspark.sql.connect.session import SparkSession
+
+    local = SparkSession._active_session  # thread-local
+    before = getattr(local, "session", None)
+    local.session = session
+    try:
+        yield
+    finally:
+        local.session = before
 
 
 def drop_table(session: Any, name: str) -> None:

@@ -2,8 +2,10 @@
 
 Spark is reached only through Spark Connect (``sc://host:port``), so a laptop and a cluster use
 the same client code: without a remote, opdash starts a local Spark Connect server
-(``local[*]``) inside this process's own Java child, on a free port. One session per process
-and remote, shared by every catalog and thread. Nothing here is imported on the DuckDB path.
+(``local[*]``) inside this process's own Java child, on a free port — once per process. Each
+catalog has a Spark Connect session of its own on that server (a quarter of a second to open):
+a catalog's relations are temporary views named ``events``, ``quarantine``…, and two folders
+open in one process must not see each other's. Nothing here is imported on the DuckDB path.
 
 What can go wrong is said in one line naming what is missing and how to get it (a
 :class:`~opdash.errors.UsageError`: the CLI prints it and exits 2).
@@ -11,11 +13,15 @@ What can go wrong is said in one line naming what is missing and how to get it (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
 import sys
+import tempfile
 import threading
+import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,11 @@ JAVA_HINT = "install Java 17 (apt-get install openjdk-17-jre-headless) or set JA
 #: How long a remote may take to answer a TCP connection before it is called unreachable.
 CONNECT_TIMEOUT_S = 5.0
 
-_SESSIONS: dict[str, Spark] = {}
+#: Settings of every session opdash opens: instants in UTC, and Spark's forgiving casts (a
+#: value that does not parse is NULL, as DuckDB's ``TRY_CAST``).
+SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
+
+_SERVERS: dict[str, Spark] = {}
 _LOCK = threading.Lock()
 
 
@@ -43,6 +53,7 @@ class Spark:
     session: Any
     backend: Any
     remote: str  # "local[N]" or the sc:// URL
+    url: str  # what a client connects to: the remote, or the local server's sc://localhost:port
 
     @property
     def local(self) -> bool:
@@ -66,12 +77,28 @@ def remote_url(given: str | None) -> str | None:
 
 
 def spark(remote: str | None = None) -> Spark:
-    """The process's Spark session for ``remote`` (None: a local server, started once)."""
+    """The process's first session with ``remote`` (None: a local server, started once)."""
     key = remote or "local"
     with _LOCK:
-        if key not in _SESSIONS:
-            _SESSIONS[key] = _connect(remote) if remote else _start_local()
-        return _SESSIONS[key]
+        if key not in _SERVERS:
+            _SERVERS[key] = _connect(remote) if remote else _start_local()
+        return _SERVERS[key]
+
+
+def new_session(remote: str | None = None) -> Spark:
+    """A session of its own with ``remote`` (a catalog's: its temporary views are its own),
+    on the server :func:`spark` reached or started."""
+    from pyspark.sql.connect.session import SparkSession as RemoteSession
+
+    server = spark(remote)
+    session = RemoteSession.builder.remote(server.url).create()
+    _configure(session)
+    return Spark(session, _backend(session), server.remote, server.url)
+
+
+def _configure(session: Any) -> None:
+    for key, value in SESSION_CONF.items():
+        session.conf.set(key, value)
 
 
 def require_pyspark() -> None:
@@ -102,7 +129,8 @@ def _connect(remote: str) -> Spark:
     from pyspark.sql import SparkSession
 
     session = SparkSession.builder.remote(remote).getOrCreate()
-    return Spark(session, _backend(session), remote)
+    _configure(session)
+    return Spark(session, _backend(session), remote, remote)
 
 
 def _start_local() -> Spark:
@@ -132,13 +160,13 @@ def _start_local() -> Spark:
         "spark.sql.ansi.enabled": "false",
         "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={_quiet_logging()}",
     }
-    with _quiet_stdout():
+    with _server_output():
         RemoteSession._start_connect_server(master, dict(options))
     # the Connect client itself: pyspark's front door refuses it beside the server's session
-    session = RemoteSession.builder.remote(f"sc://localhost:{port}").getOrCreate()
-    session.conf.set("spark.sql.session.timeZone", "UTC")
-    session.conf.set("spark.sql.ansi.enabled", "false")
-    return Spark(session, _backend(session), master)
+    url = f"sc://localhost:{port}"
+    session = RemoteSession.builder.remote(url).getOrCreate()
+    _configure(session)
+    return Spark(session, _backend(session), master, url)
 
 
 def _backend(session: Any) -> Any:
@@ -150,6 +178,8 @@ def _backend(session: Any) -> Any:
 
     from opdash.catalog.spark.ctes import computed_once
 
+    # ibis registers in-memory tables with an option Spark Connect ignores, and says so each time
+    warnings.filterwarnings("ignore", message="'verifySchema' is ignored", category=UserWarning)
     backend = ibis.pyspark.connect(session)
 
     class Backend(type(backend)):
@@ -191,8 +221,6 @@ def _quiet_logging() -> Path:
     """A log4j2 configuration that silences the local server's own log (Spark's default prints
     warnings about the host name and native libraries on every start, and task failures with
     Java stack traces); errors still reach opdash through Spark Connect."""
-    import tempfile
-
     path = Path(tempfile.gettempdir()) / "opdash-spark-log4j2.properties"
     path.write_text(
         "rootLogger.level = off\n"
@@ -206,16 +234,28 @@ def _quiet_logging() -> Path:
     return path
 
 
-class _quiet_stdout:
-    """The Java child inherits file descriptor 1: keep its start-up chatter off stdout (a
-    command's ``--json`` output)."""
-
-    def __enter__(self) -> None:
+@contextlib.contextmanager
+def _server_output() -> Iterator[Path]:
+    """The local server's own output (the JVM inherits file descriptors 1 and 2 and prints its
+    start-up notes there) goes to a log file, not into a command's output (``--json`` stays one
+    document, stderr one line per problem); a start that fails names the log's last line."""
+    log = Path(tempfile.gettempdir()) / f"opdash-spark-{os.getpid()}.log"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with log.open("ab") as sink:
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+    try:
+        yield log
+    except Exception as exc:  # noqa: BLE001  (why a local Spark did not start: one line)
+        said = [ln.strip() for ln in log.read_text(errors="replace").splitlines()]
+        errors = [ln for ln in said if "Error" in ln or "Exception" in ln]
+        reason = errors[-1] if errors else (str(exc).strip().splitlines() or [repr(exc)])[0]
+        raise UsageError(f"the local Spark server did not start: {reason} (log: {log})") from None
+    finally:
         sys.stdout.flush()
-        self._saved = os.dup(1)
-        os.dup2(2, 1)
-
-    def __exit__(self, *exc: object) -> None:
-        sys.stdout.flush()
-        os.dup2(self._saved, 1)
-        os.close(self._saved)
+        sys.stderr.flush()
+        for fd, copy in zip((1, 2), saved, strict=True):
+            os.dup2(copy, fd)
+            os.close(copy)
