@@ -129,7 +129,7 @@ def phases(engine: str, folder: str) -> dict:
     out: dict = {}
     t0 = time.perf_counter()
     if engine == "spark":
-        from opdash.catalog.spark import spark
+        from opdash.catalog.spark.session import spark
 
         spark(None)
         out["start Spark"] = time.perf_counter() - t0

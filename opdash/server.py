@@ -113,7 +113,8 @@ def serve(
     login = "" if access.setting == "none" else f" (login: {access.setting})"
     on_spark = f" on Spark ({catalog.remote})" if engine == "spark" else ""
     print(
-        f"opdash: serving {catalog.root}{on_spark} on http://{address}:{port}/{login}",
+        f"opdash: serving {getattr(catalog, 'location', catalog.root)}{on_spark} on "
+        f"http://{address}:{port}/{login}",
         file=sys.stderr,
         flush=True,
     )

@@ -159,7 +159,7 @@ class SparkLoader:
         for relation in reader.RELATIONS:
             name = f"opdash_{relation}_{self._generation}"
             columns = ", ".join(
-                f"CAST(NULL AS {reader._SPARK[kind]}) AS `{column}`"
+                f"CAST(NULL AS {reader.SPARK_TYPES[kind]}) AS `{column}`"
                 for column, kind in reader.COLUMNS[relation]
             )
             tables[name] = (

@@ -92,7 +92,8 @@ _ARROW = {
     "BIGINT": pa.int64(),
     "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
 }
-_SPARK = {
+#: Each DuckDB column type of the relations as a Spark SQL type.
+SPARK_TYPES = {
     "VARCHAR": "STRING",
     "JSON": "STRING",
     "INTEGER": "INT",
@@ -115,7 +116,7 @@ def _union() -> dict[str, str]:
 UNION = _union()
 ARROW_SCHEMA = pa.schema([(name, _ARROW[kind]) for name, kind in UNION.items()])
 #: The stream's schema in Spark's DDL (what ``mapInArrow`` is told to expect).
-SPARK_SCHEMA = ", ".join(f"`{name}` {_SPARK[kind]}" for name, kind in UNION.items())
+SPARK_SCHEMA = ", ".join(f"`{name}` {SPARK_TYPES[kind]}" for name, kind in UNION.items())
 
 
 def read_files(files: list[tuple[str, bytes]], seqs: dict[str, int]) -> Iterator[pa.RecordBatch]:
