@@ -91,6 +91,31 @@ METRICS = [
     ("today", "--as-of", AS_OF, "--tz", "America/New_York"),
     ("pipeline", "--steps", STEPS, "--as-of", AS_OF),
     ("chain", "wf-0011"),
+    (
+        "retention",
+        "--start",
+        "signal.created",
+        "--return",
+        "signal.created",
+        "--by",
+        "payload.symbol",
+        "--tz",
+        "Europe/Berlin",
+    ),
+    (
+        "retention",
+        "--start",
+        "signal.created",
+        "--return",
+        "trade.closed",
+        "--by",
+        "correlation.workflow_id",
+        "--interval",
+        "day",
+        "--mode",
+        "recurring",
+        "--cumulative",
+    ),
 ]
 
 
@@ -326,6 +351,19 @@ def test_the_duckdb_path_never_imports_pyspark() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.parametrize("command", ["info", "serve"])
+def test_no_pyspark_is_one_line_with_exit_2(command: str) -> None:
+    """A machine without the spark extra (pyspark hidden from this interpreter)."""
+    code = (
+        "import sys; sys.modules['pyspark'] = None; from opdash.cli import main; "
+        f"sys.exit(main([{command!r}, {str(DEMO)!r}, '--engine', 'spark']))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert "needs pyspark with its Connect client" in done.stderr
 
 
 def test_a_spark_command_prints_only_its_json_on_stdout() -> None:

@@ -13,6 +13,7 @@ What can go wrong is said in one line naming what is missing and how to get it (
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -21,6 +22,7 @@ import sys
 import tempfile
 import threading
 import warnings
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +45,7 @@ CONNECT_TIMEOUT_S = 5.0
 SESSION_CONF = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false"}
 
 _SERVERS: dict[str, Spark] = {}
+_OPENED: list[weakref.ref] = []  # every session, for closing their clients at exit
 _LOCK = threading.Lock()
 
 
@@ -88,17 +91,30 @@ def spark(remote: str | None = None) -> Spark:
 def new_session(remote: str | None = None) -> Spark:
     """A session of its own with ``remote`` (a catalog's: its temporary views are its own),
     on the server :func:`spark` reached or started."""
+    server = spark(remote)  # (says in one line when pyspark or Java is missing)
     from pyspark.sql.connect.session import SparkSession as RemoteSession
 
-    server = spark(remote)
     session = RemoteSession.builder.remote(server.url).create()
     _configure(session)
     return Spark(session, _backend(session), server.remote, server.url)
 
 
 def _configure(session: Any) -> None:
+    """Apply :data:`SESSION_CONF`; the session's client is closed when the process exits."""
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
+    _OPENED.append(weakref.ref(session))
+
+
+@atexit.register
+def _close_clients() -> None:
+    """At exit, close every session's client first: pyspark otherwise lets go of each kept
+    table from its finaliser while the interpreter is tearing down (a traceback per table)."""
+    for ref in _OPENED:
+        session = ref()
+        if session is not None:
+            with contextlib.suppress(Exception):
+                session.client.close()
 
 
 def require_pyspark() -> None:
