@@ -971,6 +971,21 @@ COMMANDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "--compare": "compare",
         },
     ),
+    "retention": (
+        {"--start": "signal.created", "--return": "signal.created", "--by": "payload.symbol"},
+        {
+            "--start": "text",
+            "--return": "text",
+            "--by": "path",
+            "--interval": "interval",
+            "--tz": "zone",
+            "--periods": "int",
+            "--since": "instant",
+            "--until": "instant",
+            "--mode": "mode",
+            "--as-of": "instant",
+        },
+    ),
     "goals": ({"--as-of": AS_OF}, {"--goals": "spec", "--as-of": "instant"}),
     "today": ({"--as-of": AS_OF}, {"--as-of": "instant", "--tz": "zone", "--tasks": "int"}),
     "chain": ({"WORKFLOW": "wf-0001"}, {"WORKFLOW": "workflow"}),
@@ -1005,6 +1020,7 @@ KINDS |= {
     "trend": enum("day", "week") | GENERIC,
     "interval": enum("hour", "day", "week", "month") | GENERIC,
     "compare": enum("previous") | GENERIC,
+    "mode": enum("first-time", "recurring") | GENERIC,
 }
 #: Options whose valid values cost a second each (a fresh computation or 15 files written).
 SLOW_OPTIONS = {("funnel", "--exclude"), ("snapshot", "--out"), ("snapshot", "--as-of")}
