@@ -281,8 +281,9 @@ def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
     pinned, now = Filters(end=date(2026, 11, 19)), datetime.now(UTC)
     actor = Filters.choices(catalog)[0][0]
     by_actor = Filters(end=date(2026, 11, 19), actors=[actor])
-    # Today, goals, funnel: a step of the funnel, now: inside the funnel's 14-day window
-    assert kept_after(ev("n1", "signal.created", now), pinned) == [True, True, False]
+    # Today, goals, funnel: a step of the funnel after the pinned day, inside the funnel's
+    # 14-day window (a fixed instant: "now" left that window on 2026-12-04)
+    assert kept_after(ev("n1", "signal.created", T_LATER), pinned) == [True, True, False]
     assert kept_after(ev("n2", "heartbeat.tick", now), pinned) == [True, True, True]
     # on the pinned day: all three read it, unless it is another actor's
     assert kept_after(ev("n3", "signal.created", T_PINNED, actor={"id": "zz"}), by_actor) == [
@@ -301,6 +302,7 @@ def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
 
 
 T_PINNED = datetime(2026, 11, 19, 8, tzinfo=UTC)
+T_LATER = datetime(2026, 11, 26, 12, tzinfo=UTC)  # after the pinned day, within 14 days of it
 
 
 def test_after_a_refresh_only_answers_someone_read_are_warmed_again(tmp_path, monkeypatch) -> None:

@@ -971,6 +971,16 @@ OPTIONS = {
             "compare": st.booleans(),
         },
     ),
+    "retention": st.fixed_dictionaries(
+        {"start_event": st.sampled_from(EVENT_TYPES), "return_event": st.sampled_from(EVENT_TYPES)},
+        optional={
+            "by": PATHS,
+            "interval": st.sampled_from(["day", "week", "month"]),
+            "periods": st.integers(1, 400),
+            "mode": st.sampled_from(["first-time", "recurring"]),
+            "cumulative": st.booleans(),
+        },
+    ),
     "feed": st.fixed_dictionaries({}, optional={"limit": st.integers(10, 1000), "chain": TEXT}),
     "runs": st.fixed_dictionaries(
         {}, optional={"detail": TEXT, "severity": SEVERITY, "state": STATE}

@@ -8,6 +8,7 @@ from opdash.components.funnel import FunnelView
 from opdash.components.goals import GoalProgress
 from opdash.components.kpi import KpiView
 from opdash.components.quality import DataQuality
+from opdash.components.retention import RetentionView
 from opdash.components.runs import RunsView
 from opdash.components.sql import SqlView
 from opdash.components.state import JsonState, MarkdownState
@@ -24,6 +25,7 @@ __all__ = [
     "JsonState",
     "KpiView",
     "MarkdownState",
+    "RetentionView",
     "RunsView",
     "SqlView",
     "TodayStrip",

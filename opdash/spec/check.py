@@ -236,7 +236,8 @@ def _event_type_warnings(spec: DashboardSpec | None, catalog, label: str) -> lis
                     )
                 )
             for key in tile.kind.event_keys:
-                for event_type in tile.options.get(key) or []:
+                named = tile.options.get(key) or []
+                for event_type in [named] if isinstance(named, str) else named:
                     if event_type not in present:
                         out.append(
                             _unseen(

@@ -19,7 +19,7 @@ class TileType:
     name: str
     component: str  # "module:Class" under opdash.components
     headed: bool = True  # without a title of its own, the tile is headed by its component's
-    event_keys: tuple[str, ...] = ()  # keys naming event types (checked against the data)
+    event_keys: tuple[str, ...] = ()  # keys naming event types, a list or one (checked)
     source_kind: str | None = None  # "json" / "markdown": the tile shows the file in source:
     has_controls: bool = False  # its component has choices of its own to show (controls: true)
 
@@ -35,6 +35,12 @@ TILE_TYPES: dict[str, TileType] = {
         TileType("kpi", "kpi:KpiView", event_keys=("event_types",)),
         TileType("funnel", "funnel:FunnelView", event_keys=("steps",), has_controls=True),
         TileType("trend", "trend:TrendView", has_controls=True),
+        TileType(
+            "retention",
+            "retention:RetentionView",
+            event_keys=("start_event", "return_event"),
+            has_controls=True,
+        ),
         TileType("goals", "goals:GoalProgress"),
         TileType("feed", "activity:ActivityFeed", has_controls=True),
         TileType("runs", "runs:RunsView", has_controls=True),
