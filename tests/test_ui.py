@@ -211,25 +211,26 @@ def expect_no_error_cards(page: Page) -> None:
 # -- 1. every page renders the demo -------------------------------------------------------------
 
 
-def check_overview(page: Page) -> None:
-    expect(page.get_by_text("Fri 20 Nov 2026 (UTC)")).to_be_visible(timeout=SLOW)
+def check_overview(page: Page, timeout: int = SLOW) -> None:
+    """``timeout``: how long the first answers may take (Spark answers a new question slower)."""
+    expect(page.get_by_text("Fri 20 Nov 2026 (UTC)")).to_be_visible(timeout=timeout)
     for label, value in (("Signals", "48"), ("Candidates", "35"), ("Executions", "9")):
         card = page.locator(".opdash-today-count", has_text=label)
         expect(card.locator(".opdash-kpi-value")).to_have_text(value)
     expect(page.get_by_text("Open alerts: 4")).to_be_visible()
-    expect(page.get_by_text("Closed trades this week")).to_be_visible(timeout=SLOW)
+    expect(page.get_by_text("Closed trades this week")).to_be_visible(timeout=timeout)
     expect(page.get_by_text("Alerts per day", exact=True)).to_be_visible()
     expect(page.get_by_text("Operator loop funnel")).to_be_visible()
-    expect(step_count(page, "signal.created")).to_have_text("240", timeout=SLOW)
+    expect(step_count(page, "signal.created")).to_have_text("240", timeout=timeout)
     expect(step_count(page, "trade.closed")).to_have_text("48")
 
 
-def check_funnels(page: Page) -> None:
-    expect(page.get_by_label(WINDOW)).to_have_value("14d", timeout=SLOW)
+def check_funnels(page: Page, timeout: int = SLOW) -> None:
+    expect(page.get_by_label(WINDOW)).to_have_value("14d", timeout=timeout)
     expect(page.get_by_role("button", name="ordered", exact=True)).to_have_class(
         re.compile(r"\bbk-active\b")
     )
-    expect(step_count(page, "signal.created")).to_have_text("240", timeout=SLOW)
+    expect(step_count(page, "signal.created")).to_have_text("240", timeout=timeout)
     expect(step_count(page, "candidate.created")).to_have_text("174")
     expect(step_count(page, "coach.analysis.generated")).to_have_text("42")
     expect(page.get_by_text("Click a step in the table to list who reached it")).to_be_visible()

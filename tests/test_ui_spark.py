@@ -55,13 +55,13 @@ def spark_url(browser: Browser):
 
 def test_the_overview_and_funnels_render_on_spark(page: Page, spark_url, console):  # noqa: F811
     page.goto(f"{spark_url}?{DAY}")
-    check_overview(page)
+    check_overview(page, SPARK_SLOW)
     expect(page.get_by_text(DEMO_NEWEST)).to_be_visible()
     expect_no_error_cards(page)
 
     nav(page, "Funnels").click()
     expect(page).to_have_url(url_has("page=funnels", DAY))
-    check_funnels(page)
+    check_funnels(page, SPARK_SLOW)
     expect_no_error_cards(page)
     assert console == []
 
