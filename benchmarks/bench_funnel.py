@@ -117,6 +117,35 @@ def run_one(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
         return wall, usage.ru_maxrss / 1024, out.read().decode()
 
 
+def round_robin(tools: dict[str, list[str]], repeat: int, warm: list[str]) -> tuple[dict, dict]:
+    """Each tool ``repeat`` times in turn, after one ``warm`` run, in one kept cache folder:
+    ({name: [(wall s, peak MB)]}, {name: its last stdout}), each run printed as it ends."""
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
+    answers: dict[str, str] = {}
+    with tempfile.TemporaryDirectory(prefix="opdash-bench-cache-") as cache:
+        env = {"OPDASH_CACHE_DIR": cache}
+        run_one(warm, env)  # the kept file checks and compiled queries: a second command
+        for i in range(repeat):
+            for name, cmd in tools.items():
+                wall, peak, out = run_one(cmd, env)
+                runs[name].append((wall, peak))
+                answers[name] = out
+                print(f"  {i + 1}/{repeat} {name:<22} {wall:6.2f} s {peak:7.0f} MB", flush=True)
+    return runs, answers
+
+
+def summary_table(runs: dict[str, list[tuple[float, float]]]) -> str:
+    """The Markdown table of :func:`round_robin`'s runs: best, median, peak RSS per tool."""
+    lines = ["| tool | best | median | peak RSS |", "| --- | ---: | ---: | ---: |"]
+    for name, items in runs.items():
+        walls = [w for w, _ in items]
+        lines.append(
+            f"| {name} | {min(walls):.2f} s | {statistics.median(walls):.2f} s "
+            f"| {max(p for _, p in items):,.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
 def answer_of(name: str, out: str) -> list:
     """Per step: the count and the median and mean seconds from the previous step (3 decimals)."""
     # from the first "{": DuckDB's progress bar may precede the JSON when stdout is not a TTY

@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_funnel import _opdash, _source_state, run_one  # noqa: E402
+from bench_funnel import _opdash, _source_state, round_robin, summary_table  # noqa: E402
 
 SINCE, UNTIL, PERIODS = "2026-10-05", "2026-12-07", 8
 BASELINE_SQL = """
@@ -89,25 +87,9 @@ def main(argv: list[str] | None = None) -> None:
         "hand SQL (first-time)": [sys.executable, __file__, "--baseline", str(args.data)],
     }
     print(f"# {_source_state()}; {args.data}")
-    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in tools}
-    answers = {}
-    with tempfile.TemporaryDirectory(prefix="opdash-bench-cache-") as cache:
-        env = {"OPDASH_CACHE_DIR": cache}
-        run_one(base, env)  # the kept file checks and compiled queries: a second command
-        for i in range(args.repeat):
-            for name, cmd in tools.items():
-                wall, peak, out = run_one(cmd, env)
-                runs[name].append((wall, peak))
-                answers[name] = out
-                print(
-                    f"  {i + 1}/{args.repeat} {name:<22} {wall:6.2f} s {peak:7.0f} MB", flush=True
-                )
+    runs, answers = round_robin(tools, args.repeat, base)
     same = cells_of(answers["opdash first-time"]) == json.loads(answers["hand SQL (first-time)"])
-    print("\n| tool | best | median | peak RSS |\n| --- | ---: | ---: | ---: |")
-    for name, items in runs.items():
-        walls = [w for w, _ in items]
-        print(f"| {name} | {min(walls):.2f} s | {statistics.median(walls):.2f} s "
-              f"| {max(p for _, p in items):,.0f} MB |")  # fmt: skip
+    print("\n" + summary_table(runs))
     print(f"\nfirst-time cells {'identical' if same else 'MISMATCH'} to the hand SQL")
     if not same:
         sys.exit("MISMATCH")

@@ -957,11 +957,26 @@ STATE_PAGE = {
 }
 
 
+#: The demo's retention tile: of the symbols first signalled in a week, those signalled again.
+DEMO_RETENTION = {
+    "title": "Symbols signalled again",
+    "start_event": "signal.created",
+    "return_event": "signal.created",
+    "by": "payload.symbol",
+    "periods": 4,
+}
+
+
 def demo_spec_yaml() -> str:
-    """The demo's dashboard.yaml: the built-in pages, then its State page."""
+    """The demo's dashboard.yaml: the built-in pages (its retention tile by symbol), then its
+    State page."""
     from opdash.spec import DashboardSpec, default_spec
 
     spec = default_spec().to_dict()
+    for page in spec["pages"]:  # the demo's operators ask of symbols, not of its one scanner
+        for tile in page["tiles"]:
+            if tile["type"] == "retention":
+                tile.update(DEMO_RETENTION)
     spec["pages"].append(STATE_PAGE)
     header = "# The demo's dashboard: opdash's built-in pages and a page of its state files.\n"
     return header + DashboardSpec.from_dict(spec).to_yaml()

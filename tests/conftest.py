@@ -66,6 +66,14 @@ def ev(
     return event
 
 
+def open_events(folder: Path, events: list[dict]):
+    """A catalog of a folder holding ``events`` (one JSON-lines file)."""
+    import opdash
+
+    write_lines(folder / "events" / "x.jsonl", events)
+    return opdash.open(folder)
+
+
 def write_lines(path: Path, records, *, newline_at_end: bool = True) -> Path:
     """Write a JSON-lines file; records are dicts (dumped), str (as is) or bytes (as is)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import bruteforce_retention
 import pytest
-from conftest import write_lines
+from conftest import open_events
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -25,11 +25,6 @@ def ev(n: int, event_type: str, at: str, who: str | None) -> dict:
     if who is not None:
         event["actor"] = {"id": who}
     return event
-
-
-def open_events(folder: Path, events: list[dict]):
-    write_lines(folder / "events" / "x.jsonl", events)
-    return opdash.open(folder)
 
 
 # -- hand cases -----------------------------------------------------------------------------------

@@ -116,6 +116,9 @@ METRICS = [
         "recurring",
         "--cumulative",
     ),
+    ("paths", "--start", "signal.created", "--exclude", "alert.triggered"),
+    ("paths", "--end", "trade.closed", "--steps", "3", "--top", "5"),
+    ("paths", "--start", "candidate.created", "--node", "2:trade.plan.created"),
 ]
 
 

@@ -908,7 +908,18 @@ def test_the_built_in_and_the_demo_spec_round_trip():
     assert problems == [] and demo is not None, [p.text() for p in problems]
     assert demo.to_dict() == yaml.safe_load(text)
     assert_round_trips(demo)
-    assert demo.pages[: len(spec.pages)] == spec.pages  # the demo adds a page to the built-in ones
+    # the demo adds a page to the built-in ones, and asks its retention of symbols
+    built_in = [(p.title, [t.type for t in p.tiles]) for p in spec.pages]
+    assert [(p.title, [t.type for t in p.tiles]) for p in demo.pages[: len(spec.pages)]] == built_in
+    differ = [
+        (t.type, t.options)
+        for mine, theirs in zip(demo.pages, spec.pages, strict=False)
+        for t, u in zip(mine.tiles, theirs.tiles, strict=True)
+        if (t.options, t.title) != (u.options, u.title)
+    ]
+    assert differ == [("retention", {"start_event": "signal.created",
+                                     "return_event": "signal.created", "by": "payload.symbol",
+                                     "periods": 4})]  # fmt: skip
 
 
 TEXT = st.text(
@@ -981,6 +992,18 @@ OPTIONS = {
             "cumulative": st.booleans(),
         },
     ),
+    "paths": st.fixed_dictionaries(
+        {"event": st.sampled_from(EVENT_TYPES)},
+        optional={
+            "anchor": st.sampled_from(["start", "end"]),
+            "by": PATHS,
+            "steps": st.integers(2, 20),
+            "exclude": st.lists(st.sampled_from(EVENT_TYPES), max_size=2),
+            "top": st.integers(1, 10_000),
+            "node": TEXT,
+            "chain": TEXT,
+        },
+    ),
     "feed": st.fixed_dictionaries({}, optional={"limit": st.integers(10, 1000), "chain": TEXT}),
     "runs": st.fixed_dictionaries(
         {}, optional={"detail": TEXT, "severity": SEVERITY, "state": STATE}
@@ -1049,6 +1072,8 @@ DEFAULT_APP = {
         [("TrendView", None, ""), ("GoalProgress", None, None)],
         ["Trends", "Goals"],
     ),
+    "retention": ("Retention", [("RetentionView", None, "")], ["Retention"]),
+    "paths": ("Paths", [("PathsView", None, "")], ["Paths"]),
     "activity": ("Activity", [("ActivityFeed", None, "")], ["Activity"]),
     "runs": ("Runs", [("RunsView", None, "")], ["Runs and alerts"]),
     "quality": ("Data quality", [("DataQuality", None, None)], ["Data quality"]),

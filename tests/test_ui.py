@@ -104,6 +104,8 @@ DEMO_PAGES = {
         "Median time from previous",
     ],
     f"?page=trends&{DAY}": ["events per day in UTC"],
+    f"?page=retention&{DAY}": ["first-time cohorts of signal.created"],
+    f"?page=paths&{DAY}": ["240 entities by correlation.workflow_id"],
     f"?page=activity&{DAY}": ["newest 100 of 1,073 events"],
     f"?page=runs&{DAY}": ["4 open alerts"],
     f"?page=quality&{DAY}": ["5 records quarantined", "Workflows"],
@@ -245,6 +247,43 @@ def check_trends(page: Page) -> None:
     expect(page.get_by_text("Closed trades this week")).to_be_visible(timeout=SLOW)
 
 
+def check_retention(page: Page) -> None:
+    expect(
+        page.get_by_text("first-time cohorts of signal.created by payload.symbol", exact=False)
+    ).to_be_visible(timeout=SLOW)
+    grid = table_with(page, "size")
+    first = grid.locator(".tabulator-row").filter(has=cell(page, "cohort", "2026-10-26"))
+    expect(first.locator('.tabulator-cell[tabulator-field="size"]')).to_have_text("8")
+    expect(first.locator('.tabulator-cell[tabulator-field="+1"]')).to_have_text("100.0% (8)")
+    second = grid.locator(".tabulator-row").filter(has=cell(page, "cohort", "2026-11-02"))
+    expect(second.locator('.tabulator-cell[tabulator-field="size"]')).to_have_text("2")
+    expect(page.locator(".bk-Canvas").first).to_be_visible()  # the heat map
+
+
+def node_row(page: Page, step: int, event_type: str) -> Locator:
+    """The row of the paths' node table for ``(step, event_type)``."""
+    rows = (
+        table_with(page, "event type").filter(has=cell(page, "entities")).locator(".tabulator-row")
+    )
+    return rows.filter(has=cell(page, "step", str(step))).filter(
+        has=cell(page, "event type", event_type)
+    )
+
+
+def check_paths(page: Page) -> None:
+    expect(
+        page.get_by_text(
+            "240 entities by correlation.workflow_id: their next 4 steps after their first "
+            "signal.created",
+            exact=False,
+        )
+    ).to_be_visible(timeout=SLOW)
+    entities = '.tabulator-cell[tabulator-field="entities"]'
+    expect(node_row(page, 1, "signal.created").locator(entities)).to_have_text("240")
+    expect(node_row(page, 2, "candidate.created").locator(entities)).to_have_text("171")
+    expect(page.locator(".bk-Canvas").first).to_be_visible()  # the Sankey
+
+
 def check_activity(page: Page) -> None:
     expect(
         page.get_by_text("newest 100 of 1,073 events · newest at 2026-11-20 15:59:20 UTC")
@@ -285,6 +324,8 @@ PAGES: dict[str, tuple[str, Callable[[Page], None]]] = {
     "overview": ("Overview", check_overview),
     "funnels": ("Funnels", check_funnels),
     "trends": ("Trends & Goals", check_trends),
+    "retention": ("Retention", check_retention),
+    "paths": ("Paths", check_paths),
     "activity": ("Activity", check_activity),
     "runs": ("Runs", check_runs),
     "quality": ("Data quality", check_quality),
@@ -672,6 +713,29 @@ def test_a_hostile_event_type_stays_text(page: Page, tmp_path):
 
 
 # -- 6. a bad permalink is explained, not fatal --------------------------------------------------
+
+
+def test_a_paths_node_lists_its_workflows_and_one_opens_its_chain(page: Page, demo_url, console):
+    page.goto(f"{demo_url}?page=paths&{DAY}")
+    row = node_row(page, 2, "candidate.created")
+    expect(row).to_be_visible(timeout=SLOW)
+    row.locator('.tabulator-cell[tabulator-field="event type"]').click()
+    expect(page).to_have_url(url_has("page=paths", DAY, "node=2%3Acandidate.created"), timeout=SLOW)
+    expect(
+        page.get_by_text("171 entities at step 2, candidate.created (the 50 newest), newest first")
+    ).to_be_visible(timeout=SLOW)
+    listed = table_with(page, "reached at").locator(".tabulator-row")
+    expect(listed.first.locator('[tabulator-field="entity"]')).to_have_text("wf-0240")
+    expect(listed.first.locator('[tabulator-field="reached at"]')).to_have_text(
+        "2026-11-20 15:45:07 UTC"
+    )
+    listed.first.locator('[tabulator-field="entity"]').click()
+    expect(page).to_have_url(url_has("node=2%3Acandidate.created", "chain=wf-0240"), timeout=SLOW)
+    expect(page.get_by_text("Workflow wf-0240:", exact=False)).to_be_visible(timeout=SLOW)
+    page.go_back()  # the chain closes, the node's list stays
+    expect(page.get_by_text("Workflow wf-0240:", exact=False)).to_have_count(0, timeout=SLOW)
+    expect(listed.first).to_be_visible()
+    assert console == []
 
 
 def test_a_bad_permalink_value_warns_and_the_page_still_renders(page: Page, demo_url, console):

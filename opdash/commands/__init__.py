@@ -11,6 +11,7 @@ COMMANDS = [
     ("funnel", "funnel", "a conversion funnel"),
     ("trend", "trend", "a metric per calendar bucket in a time zone"),
     ("retention", "retention", "of entities that started in a period, who came back later"),
+    ("paths", "paths", "where entities go after an event, or how they came to one"),
     ("goals", "goals", "goal progress against the expected pace (goals.yaml)"),
     ("today", "today", "the operator's day at a glance"),
     ("chain", "chain", "one workflow's events as a tree by parent_event_id"),

@@ -7,6 +7,7 @@ from opdash.components.filters import Filters
 from opdash.components.funnel import FunnelView
 from opdash.components.goals import GoalProgress
 from opdash.components.kpi import KpiView
+from opdash.components.paths import PathsView
 from opdash.components.quality import DataQuality
 from opdash.components.retention import RetentionView
 from opdash.components.runs import RunsView
@@ -25,6 +26,7 @@ __all__ = [
     "JsonState",
     "KpiView",
     "MarkdownState",
+    "PathsView",
     "RetentionView",
     "RunsView",
     "SqlView",

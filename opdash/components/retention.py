@@ -31,6 +31,7 @@ from opdash.metrics.retention import (
     retention,
 )
 from opdash.metrics.scope import scoped
+from opdash.metrics.today import default_steps
 
 #: Local wall-clock format of a cohort's start, per interval.
 COHORT_FORMATS = {"day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m"}
@@ -58,6 +59,13 @@ class RetentionView(CatalogView):
 
     title = "Retention"
     uses_filters = tuple(f for f in FILTER_NAMES if f != "event_types")
+
+    def __init__(self, catalog=None, filters=None, **params: Any) -> None:
+        super().__init__(catalog=catalog, filters=filters, **params)
+        if not self.start_event and not self.return_event and catalog is not None:
+            # nothing named: the loop's first event, started and repeated
+            first = next(iter(default_steps(catalog.event_types())), "")
+            self.param.update(start_event=first, return_event=first)
 
     def data(self) -> RetentionResult | None:
         if not self.start_event.strip() or not self.return_event.strip():

@@ -26,6 +26,7 @@ import ibis
 
 from opdash import calendar
 from opdash.errors import UsageError, did_you_mean
+from opdash.metrics.settings import data_span, known_event_type
 from opdash.metrics.sqlfuncs import functions
 from opdash.timeutil import parse_instant, to_micros
 
@@ -115,19 +116,6 @@ class RetentionResult:
 # -- settings -------------------------------------------------------------------------------------
 
 
-def _event_type(catalog, value: Any, name: str) -> str:
-    """A start or return event type that occurs in the data (a UsageError naming it, else)."""
-    if not isinstance(value, str) or not value.strip():
-        raise UsageError(f"{name} needs an event type")
-    value = value.strip()
-    present = catalog.event_types()
-    if value not in present:
-        raise UsageError(
-            f"{name} event type '{value}' never occurs in the data{did_you_mean(value, present)}"
-        )
-    return value
-
-
 def _periods(value: Any) -> int:
     try:
         number = int(value)
@@ -169,8 +157,8 @@ def retention(
     """The retention grid of ``catalog``'s events. Raises UsageError for bad settings."""
     from opdash.contract import field_path
 
-    start = _event_type(catalog, start, "start")
-    return_ = _event_type(catalog, return_, "return")
+    start = known_event_type(catalog, start, "start")
+    return_ = known_event_type(catalog, return_, "return")
     by_path = field_path(by).path
     calendar.check_period(interval, INTERVALS)
     zone = calendar.zone(tz)
@@ -230,11 +218,10 @@ def retention(
 
 
 def _span(catalog) -> tuple[datetime, datetime]:
-    """The first and the newest event of the folder (one pass over one column)."""
-    first, last = catalog.fetchall("SELECT min(occurred_at), max(occurred_at) FROM events")[0]
-    if first is None:
+    span = data_span(catalog)
+    if span is None:
         raise UsageError("the folder has no events: there is nothing to retain")
-    return first.astimezone(UTC), last.astimezone(UTC)
+    return span
 
 
 def _range(interval, zone: ZoneInfo, n: int, since, until, as_of) -> tuple[datetime, datetime]:

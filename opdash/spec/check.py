@@ -552,7 +552,8 @@ def tile_value_problems(tile: dict[str, Any], root) -> list[tuple[str | None, st
     attempt("window", parse_duration)
     attempt("by", field_path)
     attempt("breakdown", lambda v: field_path(v) if str(v).strip() else None)
-    if "steps" in tile and len(set(tile["steps"])) != len(tile["steps"]):
+    steps = tile.get("steps")
+    if isinstance(steps, list) and len(set(steps)) != len(steps):  # a funnel's (paths: a number)
         out.append(("steps", "a step is listed twice", "list each event type once"))
     if tile["type"] == "funnel" and tile.get("dropped_at", 0) > len(tile.get("steps") or [0] * 5):
         out.append(("dropped_at", f"there is no step {tile['dropped_at']}", "use 0 for none"))

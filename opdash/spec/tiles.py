@@ -41,6 +41,7 @@ TILE_TYPES: dict[str, TileType] = {
             event_keys=("start_event", "return_event"),
             has_controls=True,
         ),
+        TileType("paths", "paths:PathsView", event_keys=("event", "exclude"), has_controls=True),
         TileType("goals", "goals:GoalProgress"),
         TileType("feed", "activity:ActivityFeed", has_controls=True),
         TileType("runs", "runs:RunsView", has_controls=True),
