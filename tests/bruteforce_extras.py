@@ -43,13 +43,17 @@ def _full_sequences(events, steps, by) -> dict[str, list[tuple[int, str, dict]]]
     }
 
 
-def _entity(seq, steps, order, window_us, since_us, until_us) -> dict | None:
+def _by(event: dict, actors) -> bool:
+    return actors is None or entity_of(event, "actor.id") in actors
+
+
+def _entity(seq, steps, order, window_us, since_us, until_us, actors=None) -> dict | None:
     """The level, chosen chain (positions, times) and start event of one entity, or None."""
     if order == "unordered":
         wanted = set(steps)
         best_level, best_i = 0, None
-        for i, (us, typ, _) in enumerate(seq):
-            if typ not in wanted or not _in_range(us, since_us, until_us):
+        for i, (us, typ, e) in enumerate(seq):
+            if typ not in wanted or not _in_range(us, since_us, until_us) or not _by(e, actors):
                 continue
             found = {t for u, t, _ in seq if t in wanted and us <= u <= us + window_us}
             if len(found) > best_level:  # strictly better: the earliest start reaching it
@@ -64,8 +68,8 @@ def _entity(seq, steps, order, window_us, since_us, until_us) -> dict | None:
         }
     build = _chain_strict if order == "strict" else _chain_ordered
     best: list[int] = []
-    for i, (us, typ, _) in enumerate(seq):
-        if typ != steps[0] or not _in_range(us, since_us, until_us):
+    for i, (us, typ, e) in enumerate(seq):
+        if typ != steps[0] or not _in_range(us, since_us, until_us) or not _by(e, actors):
             continue
         chain = build(seq, i, steps, window_us)
         if len(chain) > len(best):
@@ -77,6 +81,7 @@ def _entity(seq, steps, order, window_us, since_us, until_us) -> dict | None:
         "positions": best,
         "times": [seq[p][0] for p in best],
         "start": seq[best[0]][2],
+        "events": [seq[p][2] for p in best],
     }
 
 
@@ -202,10 +207,21 @@ def _trend(records, n, interval, tz_name, as_of, since_us, until_us, window_us) 
     return out
 
 
-def _breakdown(records, steps, path, limit, timed) -> list[dict]:
+def _attributed(r, path, attribution):
+    """The breakdown value an entity's record counts under: on its step-1 event (first), its
+    last reached step's event (last) or its step-N event (step:N; None when not reached)."""
+    if attribution == "first":
+        return entity_of(r["start"], path)
+    if attribution == "last":
+        return entity_of(r["events"][r["level"] - 1], path)
+    n = int(attribution.split(":")[1])
+    return entity_of(r["events"][n - 1], path) if r["level"] >= n else None
+
+
+def _breakdown(records, steps, path, limit, timed, attribution="first") -> list[dict]:
     values: dict = {}
     for r in records:
-        values.setdefault(entity_of(r["start"], path), []).append(r)
+        values.setdefault(_attributed(r, path, attribution), []).append(r)
     ranked = sorted(values, key=lambda v: (-len(values[v]), v is not None, v or ""))
     kept, rest = ranked[:limit], ranked[limit:]
     groups = [{"value": v, "steps": _steps(values[v], steps, timed)} for v in kept]
@@ -213,6 +229,21 @@ def _breakdown(records, steps, path, limit, timed) -> list[dict]:
         merged = [r for v in rest for r in values[v]]
         groups.append({"value": OTHER, "steps": _steps(merged, steps, timed)})
     return groups
+
+
+def _per_value(events, steps, path, limit, settings) -> list[dict]:
+    """The ``all`` attribution: for each value of ``path``, the whole funnel over only the
+    events that carry it; the ``limit`` values with most entities entering, no Other."""
+    values = {entity_of(e, path) for e in events} - {None}
+    keys = ("window", "order", "by", "since", "until", "exclude", "start_actors")
+    asked = {k: settings[k] for k in keys}
+    groups = []
+    for v in values:
+        carrying = [e for e in events if entity_of(e, path) == v]
+        groups.append({"value": v, "steps": funnel(carrying, steps, **asked)["steps"]})
+    groups = [g for g in groups if g["steps"][0]["count"]]
+    groups.sort(key=lambda g: (-g["steps"][0]["count"], g["value"]))
+    return groups[:limit]
 
 
 def _dropped(records, all_events, steps, by, k, limit) -> dict:
@@ -261,6 +292,7 @@ def funnel(
     until=None,
     breakdown=None,
     breakdown_limit=10,
+    attribution="first",
     exclude=None,
     time_to_convert=None,
     bins=10,
@@ -269,6 +301,7 @@ def funnel(
     as_of=None,
     dropped_at=None,
     dropped_limit=50,
+    start_actors=None,
 ) -> dict:
     """The funnel and its optional parts, shaped like FunnelResult.to_dict() (datetimes kept)."""
     steps = list(steps)
@@ -282,7 +315,8 @@ def funnel(
     records = []
     excluded = 0
     for ent, seq in sorted(_full_sequences(events, steps, by).items()):
-        rec = _entity(seq, steps, order, window_us, since_us, until_us)
+        actors = set(start_actors) if start_actors else None
+        rec = _entity(seq, steps, order, window_us, since_us, until_us, actors)
         if rec is None:
             continue
         rec["entity"] = ent
@@ -295,8 +329,12 @@ def funnel(
     out: dict = {"steps": _steps(records, steps, timed), "entities": len(records)}
     if exclude is not None:
         out["excluded"] = excluded
-    if breakdown is not None:
-        out["breakdown"] = _breakdown(records, steps, breakdown, breakdown_limit, timed)
+    if breakdown is not None and attribution == "all":
+        out["breakdown"] = _per_value(events, steps, breakdown, breakdown_limit, locals())
+    elif breakdown is not None:
+        out["breakdown"] = _breakdown(
+            records, steps, breakdown, breakdown_limit, timed, attribution
+        )
     if time_to_convert is not None:
         if isinstance(time_to_convert, tuple):
             start, end = time_to_convert

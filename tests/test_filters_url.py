@@ -289,7 +289,7 @@ def test_a_refresh_keeps_the_answers_it_cannot_change(tmp_path) -> None:
     assert kept_after(ev("n3", "signal.created", T_PINNED, actor={"id": "zz"}), by_actor) == [
         True,  # Today reads the chosen actor only
         False,  # goals read every actor
-        True,
+        False,  # the funnel too: its actor filter picks step 1's actor, later steps are anyone's
     ]
     assert kept_after(ev("n4", "signal.created", T_PINNED), pinned) == [False, False, False]
     # a live run's heartbeat (its run.json rewritten) moves none of them

@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import opdash
+from opdash.errors import UsageError
 from opdash.metrics import sequence
 
 
@@ -73,6 +74,51 @@ BREAKDOWN_EVENTS = [
     ev("7b", "b", 1, "w7"),
     ev("7c", "c", 2, "w7"),
 ]
+
+
+#: docs/metrics.md's attribution example: w1 a(p) → b(q); w2 a(p); w3 a(q) → b(no plan)
+ATTRIBUTION_EVENTS = [
+    ev("1a", "a", 0, "w1", payload={"plan": "p"}),
+    ev("1b", "b", 10, "w1", payload={"plan": "q"}),
+    ev("2a", "a", 0, "w2", payload={"plan": "p"}),
+    ev("3a", "a", 0, "w3", payload={"plan": "q"}),
+    ev("3b", "b", 10, "w3"),
+]
+
+
+@pytest.mark.parametrize(
+    ("attribution", "groups", "add_up"),
+    [
+        ("first", [("p", [2, 1]), ("q", [1, 1])], True),
+        ("last", [(None, [1, 1]), ("p", [1, 0]), ("q", [1, 1])], True),
+        ("step:2", [(None, [2, 1]), ("q", [1, 1])], True),
+        ("step:1", [("p", [2, 1]), ("q", [1, 1])], True),
+        ("all", [("p", [2, 0]), ("q", [1, 0])], False),
+    ],
+)
+def test_breakdown_attribution(folder: Path, attribution, groups, add_up) -> None:
+    result = run(folder, ATTRIBUTION_EVENTS, ["a", "b"], window="1h", breakdown="payload.plan",
+                 attribution=attribution)  # fmt: skip
+    assert counts(result.steps) == [3, 2]  # the whole funnel is the same under every rule
+    assert [(g.value, counts(g.steps)) for g in result.breakdown] == groups
+    d = result.to_dict()
+    assert (d["attribution"], d["groups_add_up"]) == (attribution, add_up)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "named"),
+    [
+        ({"attribution": "lst", "breakdown": "payload.plan"}, "did you mean 'last'"),
+        ({"attribution": "step:3", "breakdown": "payload.plan"}, "steps 1 to 2"),
+        ({"attribution": "step:x", "breakdown": "payload.plan"}, "bad attribution 'step:x'"),
+        ({"attribution": "last"}, "needs a breakdown"),
+        ({"attribution": "last", "breakdown": "payload.plan", "order": "unordered"},
+         "needs an ordered or strict funnel"),
+    ],
+)  # fmt: skip
+def test_bad_attribution_is_one_clear_error(folder: Path, kwargs, named) -> None:
+    with pytest.raises(UsageError, match=named):
+        run(folder, ATTRIBUTION_EVENTS, ["a", "b"], **kwargs)
 
 
 def test_breakdown_top_values_null_and_other(folder: Path) -> None:
@@ -476,6 +522,9 @@ def scenarios(draw):
         plan = draw(st.sampled_from(["p", "p", "q", "r", None, "absent"]))
         if plan != "absent":
             event["payload"] = {"plan": plan}
+        actor = draw(st.sampled_from(["scanner", "planner", None]))
+        if actor is not None:
+            event["actor"] = {"id": actor}
         events.append(event)
     since, until = draw(st.sampled_from(BOUNDS)), draw(st.sampled_from(BOUNDS))
     if since is not None and until is not None and since >= until:
@@ -486,8 +535,15 @@ def scenarios(draw):
         "since": None if since is None else BASE + timedelta(seconds=since),
         "until": None if until is None else _stamp(until, "+02:00"),
     }
+    if draw(st.booleans()):  # the dashboard's actor filter: entities whose step 1 is by them
+        kwargs["start_actors"] = draw(st.sampled_from([["scanner"], ["scanner", "planner"]]))
     if draw(st.booleans()):
         kwargs |= {"breakdown": "payload.plan", "breakdown_limit": draw(st.integers(1, 3))}
+        modes = ["first", "all"] if order == "unordered" else ["first", "last", "step:", "all"]
+        mode = draw(st.sampled_from(modes))
+        if mode == "step:":
+            mode += str(draw(st.integers(1, len(steps))))
+        kwargs["attribution"] = mode
     if order != "unordered" and draw(st.booleans()):
         kwargs["exclude"] = ["x"]
         # x events sharing an instant and entity with other events: ties with the chain's steps
@@ -634,3 +690,53 @@ def test_mean_times_are_exact_so_the_same_data_gives_the_same_bytes(folder: Path
     result = opdash.funnel(opdash.open(folder), ["a", "b"], time_to_convert="1:2")
     assert result.steps[1].mean_seconds_from_previous == float(Fraction(5, 3_000_000))
     assert result.time_to_convert.mean_seconds == float(Fraction(5, 3_000_000))
+
+
+def test_the_funnel_view_draws_the_attribution_it_was_given(folder: Path) -> None:
+    import html
+
+    import panel as pn
+
+    from opdash.components.funnel import FunnelView
+
+    write_lines(folder / "events" / "f.jsonl", ATTRIBUTION_EVENTS)
+    view = FunnelView(opdash.open(folder), steps=["a", "b"], window="1h",
+                      breakdown="payload.plan", attribution="all")  # fmt: skip
+    result = view.data()
+    assert [(g.value, counts(g.steps)) for g in result.breakdown] == [("p", [2, 0]), ("q", [1, 0])]
+    layout = view.draw(result)
+    text = html.unescape(" ".join(p.object for p in layout.select(pn.pane.HTML)))
+    assert "the groups need not add up" in text
+    view.attribution = "step:2"
+    text = html.unescape(" ".join(p.object for p in view.draw(view.data()).select(pn.pane.HTML)))
+    assert "the value on its step-2 event ((none) if it did not reach it)" in text
+
+
+def test_the_actor_filter_selects_entities_by_their_step_1_or_events_at_every_step(folder):
+    """A workflow handed from a scanner to a planner: choosing the scanner keeps it (its step 1
+    is the scanner's) unless the filter is set to every step, where the planner's step is gone."""
+    import html
+
+    import panel as pn
+
+    from opdash.components.filters import Filters
+    from opdash.components.funnel import FunnelView
+
+    scanner, planner = {"id": "scanner"}, {"id": "planner"}
+    events = [
+        ev("1a", "a", 0, "w1", actor=scanner),
+        ev("1b", "b", 10, "w1", actor=planner),
+        ev("2a", "a", 0, "w2", actor=planner),
+        ev("2b", "b", 10, "w2", actor=scanner),
+    ]
+    write_lines(folder / "events" / "f.jsonl", events)
+    catalog = opdash.open(folder)
+    chosen = Filters(actors=["scanner"])
+    start = FunnelView(catalog, filters=chosen, steps=["a", "b"], window="1h")
+    assert start.actor_filter == "start" and counts(start.data().steps) == [1, 1]  # w1 only
+    every = FunnelView(catalog, filters=chosen, steps=["a", "b"], window="1h", actor_filter="every")
+    assert counts(every.data().steps) == [1, 0]  # w1's a alone (w2's b has no a before it)
+    text = html.unescape(" ".join(p.object for p in start.draw(start.data()).select(pn.pane.HTML)))
+    assert "entities whose step 1 is by scanner; later steps by anyone" in text
+    result = opdash.funnel(catalog, ["a", "b"], window="1h", start_actors=["scanner"])
+    assert counts(result.steps) == [1, 1]

@@ -945,6 +945,7 @@ COMMANDS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
             "--until": "instant",
             "--breakdown": "path",
             "--breakdown-limit": "int",
+            "--attribution": "attribution",
             "--exclude": "text",
             "--time-to-convert": "ttc",
             "--bins": "int",
@@ -1035,6 +1036,7 @@ KINDS |= {
     "interval": enum("hour", "day", "week", "month") | GENERIC,
     "compare": enum("previous") | GENERIC,
     "mode": enum("first-time", "recurring") | GENERIC,
+    "attribution": enum("first", "last", "all", "step:1", "step:9", "step:", "step:x") | GENERIC,
 }
 #: Options whose valid values cost a second each (a fresh computation or 15 files written).
 SLOW_OPTIONS = {("funnel", "--exclude"), ("snapshot", "--out"), ("snapshot", "--as-of")}

@@ -62,6 +62,8 @@ METRICS = [
     ("funnel", "--steps", STEPS, "--order", "unordered"),
     ("funnel", "--steps", STEPS, "--breakdown", "payload.symbol", "--window", "2d"),
     ("funnel", "--steps", STEPS, "--by", "actor.id", "--since", "2026-11-05"),
+    ("funnel", "--steps", STEPS, "--breakdown", "payload.symbol", "--attribution", "last"),
+    ("funnel", "--steps", STEPS, "--breakdown", "payload.symbol", "--attribution", "all"),
     ("funnel", "--steps", "signal.created,candidate.created", "--exclude", "alert.triggered"),
     (
         "trend",

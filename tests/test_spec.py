@@ -472,7 +472,7 @@ def test_an_unknown_key_lists_the_keys_of_that_tile_type():
     assert problem.text() == (
         "dashboard.yaml:7: error: page 'Overview', tile 2 (funnel): unknown key 'stpes' — did you "
         "mean 'steps'? (keys of a funnel tile: type, title, controls, steps, window, order, by, "
-        "breakdown, dropped_at, chain, details)"
+        "breakdown, attribution, actor_filter, dropped_at, chain, details)"
     )
 
 
@@ -948,6 +948,8 @@ def funnel_options(draw) -> dict:
                 "order": st.sampled_from(["ordered", "strict", "unordered"]),
                 "by": PATHS,
                 "breakdown": st.one_of(st.just(""), PATHS),
+                "attribution": st.sampled_from(["first", "last", "all", "step:1", "step:2"]),
+                "actor_filter": st.sampled_from(["start", "every"]),
                 "chain": TEXT,
                 "details": st.booleans(),
             },

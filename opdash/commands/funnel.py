@@ -25,6 +25,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--breakdown", default=None, help="path whose value splits the funnel")
     parser.add_argument("--breakdown-limit", type=positive, default=10)
     parser.add_argument(
+        "--attribution",
+        default="first",
+        help="whose value a breakdown counts: first (step 1's, default) | last (the last step "
+        "reached) | step:N | all (per value, over the events carrying it)",
+    )
+    parser.add_argument(
         "--exclude", action="append", default=[], help="drop chains with this type inside (repeat)"
     )
     parser.add_argument("--time-to-convert", default=None, metavar="FROM:TO")
@@ -38,10 +44,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from opdash.metrics.funnel import funnel, parse_steps
+    from opdash.metrics.funnel import funnel, parse_attribution, parse_steps
 
-    parse_steps(args.steps)  # fail on a bad option before the folder is read
+    parse_attribution(args.attribution, len(parse_steps(args.steps)))  # before the folder is read
     parts = [args.exclude, args.time_to_convert, args.trend, args.dropped_at]
+    parts += [None if args.attribution in ("", "first") else args.attribution]
     # the funnel and its breakdown are one question: its chains are computed within it, not
     # kept; the other parts each ask the chains again, so those keep them
     catalog = open_folder(args, keep_shared=any(p not in (None, []) for p in parts))
@@ -55,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         until=args.until,
         breakdown=args.breakdown,
         breakdown_limit=args.breakdown_limit,
+        attribution=args.attribution,
         exclude=args.exclude,
         time_to_convert=args.time_to_convert,
         bins=args.bins,
@@ -82,6 +90,15 @@ def table(result) -> str:
         )
     if result.excluded is not None:
         lines.append(f"excluded {result.excluded:,} chains with {', '.join(result.exclude)} inside")
+    if result.breakdown is not None and result.attribution != "first":
+        lines.append(
+            f"breakdown by {result.breakdown_by}, attribution {result.attribution}"
+            + (
+                " (an entity counts under each of its values: groups need not add up)"
+                if result.attribution == "all"
+                else ""
+            )
+        )
     for group in result.breakdown or []:
         counts = " → ".join(f"{s.count:,}" for s in group.steps)
         lines.append(f"  {group.value if group.value is not None else '(none)'}: {counts}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -37,6 +38,10 @@ CSS = """
 DROPPED_SHOWN = 200
 
 
+#: What the page's Actors filter selects in a funnel (see ``FunnelView.actor_filter``).
+ACTOR_FILTERS = ("start", "every")
+
+
 class FunnelView(CatalogView):
     """Counts and conversion per step; click a step for who dropped there, a workflow for its chain.
 
@@ -49,6 +54,17 @@ class FunnelView(CatalogView):
     order = param.Selector(default="ordered", objects=list(ORDERS))
     by = param.String(default=DEFAULT_BY, doc="Dotted path of the entity that converts.")
     breakdown = param.String(default="", doc="Dotted path to split the funnel by ('' for none).")
+    attribution = param.String(
+        default="first",
+        doc="Whose value a breakdown counts: first (step 1's), last (the last step reached), "
+        "step:N, or all (per value, over the events carrying it).",
+    )
+    actor_filter = param.Selector(
+        default="start",
+        objects=list(ACTOR_FILTERS),
+        doc="What the page's Actors filter selects: start — the entities whose step-1 event is "
+        "by the chosen actors (later steps by anyone); every — only events by them, at every step.",
+    )
     dropped_at = param.Integer(default=0, bounds=(0, None), doc="Step whose drop-offs are listed.")
     chain = param.String(default="", doc="Workflow whose chain is open under the drop-offs.")
     details = param.Boolean(
@@ -72,18 +88,22 @@ class FunnelView(CatalogView):
         none of those keeps the answer."""
         until = self.filters.scope().until
         window = timedelta(seconds=parse_duration(self.window))
+        every = self.actor_filter == "every"  # else later steps may be anyone's
         return Reads(
             horizon=None if until is None else until + window - timedelta(microseconds=1),
             event_types=None if self.order == "strict" else frozenset(self.steps),
-            actors=frozenset(self.filters.actors) or None,
+            actors=(frozenset(self.filters.actors) or None) if every else None,
         )
 
     def data(self) -> FunnelResult:
         """The funnel for the current parameters and filters (no drawing)."""
-        scope = self.filters.scope()
+        scope = self.filters.scope().without_types()
         dropped = self.dropped_at if 0 < self.dropped_at <= len(self.steps) else None
+        starters = None
+        if self.actor_filter == "start" and scope.actors:
+            starters, scope = list(scope.actors), replace(scope, actors=())
         return funnel(
-            scoped(self.catalog, scope.without_types()),
+            scoped(self.catalog, scope),
             self.steps,
             window=self.window,
             order=self.order,
@@ -91,6 +111,8 @@ class FunnelView(CatalogView):
             since=scope.since,
             until=scope.until,
             breakdown=self.breakdown.strip() or None,
+            attribution=self.attribution if self.breakdown.strip() else "first",
+            start_actors=starters,
             dropped_at=dropped,
             dropped_limit=DROPPED_SHOWN,
         )
@@ -123,9 +145,20 @@ class FunnelView(CatalogView):
             placeholder="e.g. actor.id, payload.symbol",
             width=220,
         )
+        actor_filter = pn.widgets.RadioButtonGroup.from_param(
+            self.param.actor_filter, color="primary", variant="outline"
+        )
+        attribution = pn.widgets.TextInput.from_param(
+            self.param.attribution,
+            label="Attribution (first, last, step:N, all)",
+            width=220,
+        )
         return pn.Column(
             steps,
-            pn.Row(pn.Column("Order", order), window, breakdown),
+            pn.Row(pn.Column("Order", order), window, breakdown, attribution),
+            pn.Row(
+                pn.Column("Actors filter selects (start: whose step 1 is by them)", actor_filter)
+            ),
             sizing_mode="stretch_width",
         )
 
@@ -141,6 +174,8 @@ class FunnelView(CatalogView):
         frame = funnel_frame(result)
         table = funnel_table(frame)
         parts: list[Any] = [funnel_chart(frame), table]
+        if self.filters.actors:
+            parts.insert(0, pn.pane.HTML(f"<p>{_text(self.actor_caption())}</p>", margin=(0, 10)))
         if not self.details:
             return pn.Column(*parts, sizing_mode="stretch_width")
         table.on_click(lambda event: self.param.update(dropped_at=int(event.row) + 1, chain=""))
@@ -149,9 +184,13 @@ class FunnelView(CatalogView):
             parts.append(empty_card("Steps with no events at all", missing))
         if result.breakdown is not None:
             parts.append(pn.pane.HTML(f"<h3>By {_text(result.breakdown_by)}</h3>"))
+            parts.append(pn.pane.HTML(f"<p>{_text(attribution_caption(result))}</p>"))
             parts.append(breakdown_table(result))
         parts.append(self._drop_offs(result))
         return pn.Column(*parts, sizing_mode="stretch_width")
+
+    def actor_caption(self) -> str:
+        return actor_caption_text(self.actor_filter, self.filters.actors)
 
     def _drop_offs(self, result: FunnelResult) -> Any:
         dropped = result.dropped
@@ -271,6 +310,28 @@ def breakdown_table(result: FunnelResult) -> pn.widgets.Tabulator:
             }
         )
     return plain_table(pd.DataFrame(rows, columns=["value", "entered", "converted", "conversion"]))
+
+
+def actor_caption_text(actor_filter: str, actors) -> str:
+    """Which setting of the Actors filter is in force, in words."""
+    names = ", ".join(actors)
+    if actor_filter == "every":
+        return f"Actors filter: only events by {names}, at every step."
+    return f"Actors filter: entities whose step 1 is by {names}; later steps by anyone."
+
+
+def attribution_caption(result: FunnelResult) -> str:
+    """Which event's value each entity counts under, and whether the groups add up."""
+    rule = result.attribution
+    if rule == "all":
+        return (
+            "Attribution all: each value's funnel over only the events that carry it — an "
+            "entity counts under every value it has, so the groups need not add up."
+        )
+    where = {"first": "its step-1 event", "last": "the last step it reached"}.get(
+        rule, f"its step-{rule.partition(':')[2]} event ((none) if it did not reach it)"
+    )
+    return f"Attribution {rule}: each entity counts under the value on {where}."
 
 
 def _text(value: Any) -> str:

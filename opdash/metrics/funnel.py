@@ -90,6 +90,7 @@ class FunnelResult:
     exclude: list[str] = field(default_factory=list)
     breakdown: list[FunnelGroup] | None = None
     breakdown_by: str | None = None
+    attribution: str = "first"
     time_to_convert: TimeToConvert | None = None
     trend: ConversionTrend | None = None
     dropped: DropOffs | None = None
@@ -117,6 +118,9 @@ class FunnelResult:
             out["excluded"] = self.excluded
         if self.breakdown is not None:
             out["breakdown_by"] = self.breakdown_by
+            out["attribution"] = self.attribution
+            # under "all" an entity counts under each value it has: groups need not add up
+            out["groups_add_up"] = self.attribution != "all"
             out["breakdown"] = [
                 {"value": g.value, "steps": [_step_dict(s, timed) for s in g.steps]}
                 for g in self.breakdown
@@ -154,6 +158,7 @@ def funnel(
     until: str | datetime | None = None,
     breakdown: str | None = None,
     breakdown_limit: int = DEFAULT_BREAKDOWN_LIMIT,
+    attribution: str = "first",
     exclude: list[str] | tuple[str, ...] | None = None,
     time_to_convert: str | tuple[int, int] | None = None,
     bins: int = DEFAULT_BINS,
@@ -162,8 +167,12 @@ def funnel(
     as_of: str | datetime | None = None,
     dropped_at: int | None = None,
     dropped_limit: int = DEFAULT_DROPPED_LIMIT,
+    start_actors: list[str] | tuple[str, ...] | None = None,
 ) -> FunnelResult:
     """Compute a funnel over ``catalog``'s events. Raises UsageError for bad arguments.
+
+    ``start_actors``: only chains whose step-1 event is by one of these ``actor.id`` values
+    start (later steps may be by anyone): the dashboard's actor filter in its default setting.
 
     The optional parts (breakdown, exclusions, time to convert, conversion over time, drop-offs)
     are all measured on each entity's chosen chain; see docs/metrics.md.
@@ -186,10 +195,17 @@ def funnel(
         from opdash.contract import field_path
 
         field_path(breakdown)  # a bad path fails before any query
+    mode, at_step = parse_attribution(attribution, len(spec.steps))
+    if mode != "first" and not breakdown:
+        raise UsageError(f"attribution '{attribution}' needs a breakdown")
+    if mode in ("last", "step") and spec.order == "unordered":
+        raise UsageError(f"attribution '{attribution}' needs an ordered or strict funnel")
+    step_ids = bool(excludes) or (bool(breakdown) and mode in ("last", "step"))
 
-    chain_spec = ChainSpec(tuple(spec.steps), spec.order, ids=bool(excludes))
+    chain_spec = ChainSpec(tuple(spec.steps), spec.order, ids=step_ids)
     timed = spec.order != "unordered"
-    asked = breakdown or ttc or trend_spec or dropped_at is not None or excludes
+    starters = tuple(a for a in (start_actors or ()) if a)
+    asked = breakdown or ttc or trend_spec or dropped_at is not None or excludes or starters
     excluded = None
     view, moment = without_moment(catalog)
     values = question_values(
@@ -205,17 +221,26 @@ def funnel(
         chosen = None
     else:
         runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
-        if breakdown:  # the start's value rides along on every chain
+        if breakdown and mode == "first":  # the start's value rides along on every chain
             chains = parts.with_start_value(runner, chains, catalog, chain_spec, breakdown, "bd")
+        if starters:
+            chains = parts.started_by(chains, catalog, chain_spec, starters)
         chosen = levels_of(chains, chain_spec, values)
         if excludes:
             kept = parts.without_excluded(chosen, catalog, chain_spec, spec.by, excludes)
             excluded = _count(chosen) - _count(kept)
             chosen = kept
-        if breakdown:  # the whole funnel and its groups in one query
+        if breakdown and mode in ("last", "step"):  # the value on the chosen chain's step
+            step = None if mode == "last" else at_step
+            chosen = parts.with_step_value(chosen, catalog, chain_spec, breakdown, step, "bd")
+        if breakdown and mode != "all":  # the whole funnel and its groups in one query
             totals, groups = _breakdown(chosen, chain_spec, breakdown_limit)
         else:
             totals = _one_row(chosen.aggregate(**aggregates(chosen, chain_spec.n, timed=timed)))
+        if breakdown and mode == "all":
+            groups = _groups_per_value(
+                catalog, chain_spec, spec.by, breakdown, values, excludes, breakdown_limit, starters
+            )
     step_rows = steps_of(spec.steps, totals, timed=timed)
     return FunnelResult(
         steps=step_rows,
@@ -229,6 +254,7 @@ def funnel(
         exclude=excludes,
         breakdown=groups if breakdown else None,
         breakdown_by=breakdown,
+        attribution=attribution_text(mode, at_step),
         time_to_convert=parts.time_to_convert(chosen, *ttc, bins) if ttc else None,
         trend=(
             parts.conversion_trend(
@@ -435,7 +461,54 @@ def steps_of(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[F
     return out
 
 
-def _breakdown(chosen, spec: ChainSpec, limit: int) -> tuple[dict, list[FunnelGroup]]:
+ATTRIBUTIONS = ("first", "last", "step:N", "all")
+
+
+def parse_attribution(value: str | None, n: int) -> tuple[str, int | None]:
+    """``first`` | ``last`` | ``step:N`` (1 ≤ N ≤ n) | ``all`` → (mode, N or None)."""
+    text = str(value if value not in (None, "") else "first").strip()
+    if text in ("first", "last", "all"):
+        return text, None
+    kind, sep, number = text.partition(":")
+    if kind.strip() == "step" and sep:
+        if not number.strip().isdigit():
+            raise UsageError(f"bad attribution '{text}': give step:N with N a step number")
+        step = int(number)
+        if not 1 <= step <= n:
+            raise UsageError(f"bad attribution '{text}': the funnel has steps 1 to {n}")
+        return "step", step
+    raise UsageError(
+        f"bad attribution '{text}'{did_you_mean(text, ('first', 'last', 'all'))} "
+        "(use first, last, step:N or all)"
+    )
+
+
+def attribution_text(mode: str, step: int | None) -> str:
+    return f"step:{step}" if mode == "step" else mode
+
+
+def _groups_per_value(
+    catalog, spec, by, path, values, excludes, limit, starters=()
+) -> list[FunnelGroup]:
+    """The ``all`` attribution: the funnel of each of the top ``limit`` values of ``path``
+    computed over only the events that carry it — its entities are (entity, value) pairs, so
+    an entity counts under every value it has, and values without one are left out."""
+    from opdash.metrics.sqlfuncs import per_value
+
+    pairs = per_value(by, path)
+    runner, chains, _moment = shared_chains(catalog, spec, pairs)
+    chains = parts.with_start_value(runner, chains, catalog, spec, path, "bd")
+    if starters:
+        chains = parts.started_by(chains, catalog, spec, starters)
+    chosen = levels_of(chains, spec, values)
+    if excludes:
+        chosen = parts.without_excluded(chosen, catalog, spec, pairs, excludes)
+    return _breakdown(chosen, spec, limit, other=False)[1]
+
+
+def _breakdown(
+    chosen, spec: ChainSpec, limit: int, *, other: bool = True
+) -> tuple[dict, list[FunnelGroup]]:
     """The whole funnel's aggregates, and its groups: the top ``limit`` values (``bd``: the
     breakdown path's value on each chosen chain's start event) by step-1 count (ties by
     value, no value first), the rest merged into Other, so the groups add up. One query: the
@@ -467,6 +540,8 @@ def _breakdown(chosen, spec: ChainSpec, limit: int) -> tuple[dict, list[FunnelGr
     frame = by_group.union(whole.select(*by_group.columns)).execute()
     totals = frame[frame["total"]].iloc[0].to_dict()
     frame = frame[~frame["total"]]
+    if not other:  # the values beyond the limit are left out, not merged
+        frame = frame[~frame["is_other"].astype(bool)]
     # listed in ranking order: step-1 count, then value with null first (as the limit chose)
     frame["has_value"] = frame["grp"].notna()
     frame["label"] = frame["grp"].fillna("").astype(str)

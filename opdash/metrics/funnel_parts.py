@@ -159,7 +159,8 @@ def start_types(spec: ChainSpec) -> tuple[str, ...]:
 
 
 def start_values(view, starts: tuple[str, ...], path: str) -> ibis.Table:
-    """``id_v`` and ``v``: each start event's id and its value at ``path``."""
+    """``id_v`` and ``v``: the id of each event of the types ``starts`` and its value at
+    ``path``."""
     from opdash.metrics.sqlfuncs import functions  # declares ibis builtins
 
     fns = functions(view)
@@ -195,6 +196,36 @@ def with_start_value(runner, chains, catalog, spec: ChainSpec, path: str, name: 
     key = ("chains with values", chains.get_name(), values.get_name(), name)
     types = None if spec.order == "strict" else spec.types
     return runner.shared(key, joined, reads=reads_of(view, types))
+
+
+def started_by(chains, catalog, spec: ChainSpec, actors: tuple[str, ...]):
+    """``chains`` whose start event is by one of ``actors`` (``actor.id``): the dashboard's
+    actor filter when it selects the entities whose step 1 is by them, later steps by anyone."""
+    from opdash.metrics.sequence import without_moment
+
+    view, _moment = without_moment(catalog)
+    starts = start_values(view, start_types(spec), "actor.id")
+    mine = starts.filter(starts.v.isin(list(actors))).select(id_a="id_v")
+    return chains.semi_join(mine, chains.start_id == mine.id_a)
+
+
+def with_step_value(chosen, catalog, spec: ChainSpec, path: str, step: int | None, name: str):
+    """``chosen`` levels with ``name``: the value at ``path`` on the event of step ``step`` of
+    each entity's chosen chain (NULL when the entity did not reach it), or with ``step`` None on
+    its last reached step's event. Needs the chain's step ids (``ChainSpec.ids``)."""
+    from opdash.metrics.sequence import without_moment
+
+    view, _moment = without_moment(catalog)
+    values = start_values(view, spec.types, path)
+    ids = {1: chosen.start_id} | {k: chosen[f"i{k}"] for k in range(2, spec.n + 1)}
+    if step is None:
+        cases = [(chosen.level == k, ids[k]) for k in range(spec.n, 1, -1)]
+        aid = ibis.cases(*cases, else_=chosen.start_id) if cases else chosen.start_id
+    else:
+        aid = ids[step]
+    marked = chosen.mutate(aid_v=aid)
+    both = marked.left_join(values, marked.aid_v == values.id_v)
+    return both.select(*chosen.columns, **{name: both.v})
 
 
 # -- time to convert --------------------------------------------------------------------------

@@ -304,14 +304,14 @@ def _unordered_chains(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
     """Unordered: every step event is a start; ``f{j}``: its entity's first event of step j at
     or after it.
 
-    One window pass in funnel order, each ``f`` over the rows from the current one on. A row
-    that shares its instant with earlier rows does not see them, so its level may come out
-    lower than its instant's; the first row of that instant sees them all and is earlier in
-    funnel order, so it is the one chosen whenever that instant's level is the best.
+    One window pass in funnel order; each ``f`` over the rows at or after the start's instant
+    (a range frame: the rows sharing its instant included), so every start sees what its
+    window holds, whichever of its instant's rows it is (starts may be narrowed afterwards,
+    e.g. to those by chosen actors).
     """
     order = [seq.us, seq.rank, seq.event_id]
     ordered = ibis.window(group_by=seq.entity, order_by=order)
-    onward = ibis.window(group_by=seq.entity, order_by=order, following=(0, None))
+    onward = ibis.window(group_by=seq.entity, order_by=seq.us, range=(0, None))
     whole = ibis.window(group_by=seq.entity, order_by=order, preceding=None, following=None)
     firsts = {f"f{j + 1}": seq.us.min(where=seq.rank == j).over(onward) for j in range(spec.n)}
     rows = seq.mutate(

@@ -81,6 +81,17 @@ def _spark_number(value: Any, path: str) -> Any:
     return ibis.ifelse(numeric, try_variant_get(variant, path, "double"), ibis.null("float64"))
 
 
+#: Joins the two paths of :func:`per_value` (and the two values of such an entity).
+PER_VALUE = "\x1f"
+
+
+def per_value(by: str, value_path: str) -> str:
+    """An entity path whose entities are (``by``, ``value_path``) pairs: an entity's events
+    that carry one value of ``value_path`` apart from those that carry another (the funnel's
+    ``all`` breakdown attribution). Events without either value belong to no such entity."""
+    return f"{by}{PER_VALUE}{value_path}"
+
+
 @dataclass(frozen=True)
 class Functions:
     """One engine's spelling of what the metrics need."""
@@ -91,9 +102,14 @@ class Functions:
     json_number: Callable[[Any, str], Any]
 
     def field(self, table: ibis.Table, path: str) -> ibis.Value:
-        """The string value of a dotted envelope path (``actor.id``, ``payload.symbol``)."""
+        """The string value of a dotted envelope path (``actor.id``, ``payload.symbol``), or
+        of a :func:`per_value` pair of paths (NULL unless both have a value)."""
         from opdash.contract import field_path
 
+        if PER_VALUE in path:
+            entity, value = (self.field(table, p) for p in path.split(PER_VALUE, 1))
+            both = entity.notnull() & value.notnull()
+            return ibis.ifelse(both, entity.concat(PER_VALUE, value), ibis.null("string"))
         resolved = field_path(path)
         if resolved.json_path is None:
             return table[resolved.column].cast("string")

@@ -555,6 +555,10 @@ def tile_value_problems(tile: dict[str, Any], root) -> list[tuple[str | None, st
     steps = tile.get("steps")
     if isinstance(steps, list) and len(set(steps)) != len(steps):  # a funnel's (paths: a number)
         out.append(("steps", "a step is listed twice", "list each event type once"))
+    if tile["type"] == "funnel" and isinstance(steps, list):  # step:N within the steps
+        from opdash.metrics.funnel import parse_attribution
+
+        attempt("attribution", lambda v: parse_attribution(v, len(steps)))
     if tile["type"] == "funnel" and tile.get("dropped_at", 0) > len(tile.get("steps") or [0] * 5):
         out.append(("dropped_at", f"there is no step {tile['dropped_at']}", "use 0 for none"))
     if tile["type"] == "sql":

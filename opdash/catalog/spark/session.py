@@ -100,7 +100,14 @@ def new_session(remote: str | None = None) -> Spark:
 
 
 def _configure(session: Any) -> None:
-    """Apply :data:`SESSION_CONF`; the session's client is closed when the process exits."""
+    """Apply :data:`SESSION_CONF`; the session's client is closed when the process exits.
+
+    Results come back on one plain stream, not pyspark's reattachable one: closing any
+    session's client shuts down the release thread pool every reattachable stream of the
+    process shares, and a second catalog's first query was seen to wait forever after that
+    (in the Spark suite, a folder opened after others were let go). A reattachable stream
+    only helps across a dropped connection, which then fails the question instead."""
+    session.client.disable_reattachable_execute()
     for key, value in SESSION_CONF.items():
         session.conf.set(key, value)
     _OPENED.append(weakref.ref(session))
