@@ -47,42 +47,86 @@ def _by(event: dict, actors) -> bool:
     return actors is None or entity_of(event, "actor.id") in actors
 
 
-def _entity(seq, steps, order, window_us, since_us, until_us, actors=None) -> dict | None:
-    """The level, chosen chain (positions, times) and start event of one entity, or None."""
-    if order == "unordered":
-        wanted = set(steps)
-        best_level, best_i = 0, None
-        for i, (us, typ, e) in enumerate(seq):
-            if typ not in wanted or not _in_range(us, since_us, until_us) or not _by(e, actors):
-                continue
-            found = {t for u, t, _ in seq if t in wanted and us <= u <= us + window_us}
-            if len(found) > best_level:  # strictly better: the earliest start reaching it
-                best_level, best_i = len(found), i
-        if best_i is None:
-            return None
-        return {
-            "level": best_level,
-            "positions": [best_i],
-            "times": [seq[best_i][0]],
-            "start": seq[best_i][2],
-        }
-    build = _chain_strict if order == "strict" else _chain_ordered
-    best: list[int] = []
-    for i, (us, typ, e) in enumerate(seq):
-        if typ != steps[0] or not _in_range(us, since_us, until_us) or not _by(e, actors):
+def exclusions_of(exclude, n: int) -> list[tuple[str, int, int]]:
+    """``TYPE`` → (TYPE, 1, n); ``TYPE:F-T`` → (TYPE, F, T)."""
+    out = []
+    for text in exclude or []:
+        head, sep, tail = text.rpartition(":")
+        if sep and "-" in tail:
+            f, t = tail.split("-")
+            out.append((head, int(f), int(t)))
+        else:
+            out.append((text, 1, n))
+    return out
+
+
+def _hit_ordered(seq, chain, limit, exclusions) -> bool:
+    """An exclusion event after the attempt's step-F event and before its step-T event (or,
+    not having reached T, within its window), in funnel order."""
+    for kind, f, t in exclusions:
+        if len(chain) < f:
             continue
-        chain = build(seq, i, steps, window_us)
-        if len(chain) > len(best):
-            best = chain
-    if not best:
+        for q in range(chain[f - 1] + 1, len(seq)):
+            if len(chain) >= t and q >= chain[t - 1]:
+                break
+            if len(chain) < t and seq[q][0] > limit:
+                break
+            if seq[q][1] == kind:
+                return True
+    return False
+
+
+def _hit_unordered(seq, i, level, n, firsts, limit, exclusions) -> bool:
+    """An exclusion event at or after the start's instant (the start aside) and before the
+    attempt's last step's instant (complete) or within its window."""
+    start_us = seq[i][0]
+    end_ok = (lambda u: u < max(firsts)) if level >= n else (lambda u: u <= limit)
+    return any(
+        q != i and seq[q][1] == kind and seq[q][0] >= start_us and end_ok(seq[q][0])
+        for kind, _, _ in exclusions
+        for q in range(len(seq))
+    )
+
+
+def _entity(
+    seq, steps, order, window_us, since_us, until_us, actors=None, exclusions=()
+) -> dict | None:
+    """The level, chosen attempt (positions, times, events) and start event of one entity, or
+    None; ``excluded`` when every attempt at its best level has an exclusion event in range."""
+    attempts = []  # (level, clean, -index, record)
+    for i, (us, typ, e) in enumerate(seq):
+        if not _in_range(us, since_us, until_us) or not _by(e, actors):
+            continue
+        limit = us + window_us
+        if order == "unordered":
+            if typ not in set(steps):
+                continue
+            firsts = [
+                next((u for u, t, _ in seq if t == s and us <= u <= limit), None) for s in steps
+            ]
+            found = [f for f in firsts if f is not None]
+            level = len(found)
+            clean = not _hit_unordered(seq, i, level, len(steps), found, limit, exclusions)
+            record = {"level": level, "positions": [i], "times": [us], "start": e}
+        else:
+            if typ != steps[0]:
+                continue
+            build = _chain_strict if order == "strict" else _chain_ordered
+            chain = build(seq, i, steps, window_us)
+            level = len(chain)
+            clean = not _hit_ordered(seq, chain, limit, exclusions)
+            record = {
+                "level": level,
+                "positions": chain,
+                "times": [seq[p][0] for p in chain],
+                "start": e,
+                "events": [seq[p][2] for p in chain],
+            }
+        attempts.append((level, clean, -i, record))
+    if not attempts:
         return None
-    return {
-        "level": len(best),
-        "positions": best,
-        "times": [seq[p][0] for p in best],
-        "start": seq[best[0]][2],
-        "events": [seq[p][2] for p in best],
-    }
+    level, clean, _, record = max(attempts, key=lambda a: a[:3])
+    return {**record, "excluded": not clean}
 
 
 def _median(values):
@@ -310,18 +354,17 @@ def funnel(
     since_us = micros(since) if since is not None else None
     until_us = micros(until) if until is not None else None
     timed = order != "unordered"
-    excluded_types = set(exclude or [])
+    exclusions = exclusions_of(exclude, n)
 
     records = []
     excluded = 0
     for ent, seq in sorted(_full_sequences(events, steps, by).items()):
         actors = set(start_actors) if start_actors else None
-        rec = _entity(seq, steps, order, window_us, since_us, until_us, actors)
+        rec = _entity(seq, steps, order, window_us, since_us, until_us, actors, exclusions)
         if rec is None:
             continue
         rec["entity"] = ent
-        first, last = rec["positions"][0], rec["positions"][-1]
-        if timed and any(seq[p][1] in excluded_types for p in range(first + 1, last)):
+        if rec["excluded"]:
             excluded += 1
             continue
         records.append(rec)

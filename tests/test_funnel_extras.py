@@ -222,66 +222,115 @@ def test_breakdown_unordered_uses_the_chosen_window_start(folder: Path) -> None:
 EXCLUDE_EVENTS = [
     ev("1a", "a", 0, "w1"),
     ev("1x", "x", 10, "w1"),
-    ev("1b", "b", 20, "w1"),  # x between a and b: out
-    ev("2x", "x", -1, "w2"),  # before the first step: in
+    ev("1b", "b", 20, "w1"),  # x between a and b
+    ev("2x", "x", -1, "w2"),  # before the first step: never in a range
     ev("2a", "a", 0, "w2"),
     ev("2b", "b", 10, "w2"),
-    ev("2x2", "x", 20, "w2"),  # after the last step: in
+    ev("2x2", "x", 20, "w2"),  # after b, c never reached: inside the window
     ev("3a", "a", 0, "w3"),
     ev("3b", "b", 10, "w3"),
     ev("3x", "x", 20, "w3"),
-    ev("3c", "c", 30, "w3"),  # x between b and c: out
+    ev("3c", "c", 30, "w3"),  # x between b and c
     ev("4x", "x", 0, "w4"),
     ev("4a", "a", 0, "w4"),
-    ev("4b", "b", 0, "w4"),  # all tied: a, b, x (x ranks after every step): in
+    ev("4b", "b", 0, "w4"),  # all tied: a, b, x (x ranks after every step)
     ev("5a", "a", 0, "w5"),
     ev("5x", "x", 0, "w5"),
-    ev("5b", "b", 5, "w5"),  # x tied with step 1 sorts after it: a, x, b: out
+    ev("5b", "b", 5, "w5"),  # x tied with step 1 sorts after it: a, x, b
     ev("6a", "a", 0, "w6"),
-    ev("6x", "x", 0, "w6"),  # level 1: never out
+    ev("6x", "x", 0, "w6"),  # level 1: x after a, within the window
     ev("7a", "a", 0, "w7"),
     ev("7x", "x", 5, "w7"),
     ev("7a2", "a", 10, "w7"),
-    ev("7b", "b", 20, "w7"),  # chosen chain starts at a@0: x inside: out
+    ev("7b", "b", 20, "w7"),  # the attempt from a@0 has x inside, the one from a@10 is clean
     ev("8a", "a", 0, "w8"),
-    ev("0", "x", 10, "w8"),  # same instant as the last step, smaller id: still after it: in
+    ev("0", "x", 10, "w8"),  # same instant as b, smaller id: ranks after b all the same
     ev("8b", "b", 10, "w8"),
 ]
 
 
-def test_exclusions_ordered(folder: Path) -> None:
+def test_exclusions_over_the_whole_funnel(folder: Path) -> None:
+    """``x`` = ``x:1-3``: from step 1 to step 3, or to the window's end when step 3 was not
+    reached. Only w7 stays: its attempt from a@10 is clean, and at one level a clean attempt
+    is chosen; every other workflow's best attempts have an x in range."""
     result = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x"])
-    assert result.excluded == 4  # w1, w3, w5, w7
-    assert counts(result.steps) == [4, 3, 0]  # w2, w4, w6, w8
-    assert medians(result.steps) == [None, 10.0, None]  # w2 10, w4 0, w8 10
-    assert means(result.steps) == [None, pytest.approx(20 / 3), None]
+    assert result.excluded == 7
+    assert counts(result.steps) == [1, 1, 0]
+    assert medians(result.steps) == [None, 10.0, None]  # w7 from a@10
     d = result.to_dict()
-    assert (d["exclude"], d["excluded"]) == (["x"], 4)
+    assert (d["exclude"], d["excluded"]) == (["x"], 7)
     without = opdash.funnel(opdash.open(folder), ["a", "b", "c"])
     assert counts(without.steps) == [8, 7, 1] and without.excluded is None
+    same = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x:1-3"])
+    assert (counts(same.steps), same.to_dict()["exclude"]) == ([1, 1, 0], ["x"])
+
+
+def test_exclusion_ranges_between_two_steps(folder: Path) -> None:
+    """``x:2-3``: after the attempt's b and before its c (or within its window when it has no
+    c): out go w2 (x after b), w3 (x between b and c), w4 and w8 (x tied with b ranks after
+    it). w1 and w5 have their x before b, w6 never reached b, w7's x is before its b."""
+    result = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x:2-3"])
+    assert result.excluded == 4 and counts(result.steps) == [4, 3, 0]
+    assert medians(result.steps) == [None, 20.0, None]  # w1 20, w5 5, w7 20 (from a@0)
+    early = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x:1-2"])
+    # out: w1, w5 (x between a and b), w6 (no b: x within the window); w3 reaches c
+    assert early.excluded == 3 and counts(early.steps) == [5, 5, 1]
+    assert early.to_dict()["exclude"] == ["x:1-2"]
 
 
 def test_exclusions_strict(folder: Path) -> None:
     result = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], order="strict", exclude=["x"])
-    # strict chains have no room for x: w1 and w5 stop at a, w3 at b, w7 converts from a@10
-    assert result.excluded == 0
-    assert counts(result.steps) == [8, 5, 0]
+    # strict chains stop at an x; the range still runs to the window's end: only w7's attempt
+    # from a@10 (b next) is clean
+    assert result.excluded == 7
+    assert counts(result.steps) == [1, 1, 0]
+    ranged = run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], order="strict", exclude=["x:1-2"])
+    assert ranged.excluded == 3 and counts(ranged.steps) == [5, 5, 0]
+
+
+@pytest.mark.parametrize(
+    ("exclude", "order", "named"),
+    [
+        (["x:3-2"], "ordered", "FROM must come before TO"),
+        (["x:0-2"], "ordered", "FROM must come before TO"),
+        (["x:1-4"], "ordered", "steps from 1 to 3"),
+        (["x:2-"], "ordered", "use TYPE or TYPE:FROM-TO"),
+        ([":1-2"], "ordered", "name an event type"),
+        (["x:1-2"], "unordered", "over the whole funnel only"),
+    ],
+)
+def test_bad_exclusions_are_one_clear_error(folder: Path, exclude, order, named) -> None:
+    with pytest.raises(UsageError, match=named):
+        run(folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=exclude, order=order)
+
+
+def test_unordered_exclusions_cover_the_window(folder: Path) -> None:
+    """Unordered: from the start's instant to its last step's (complete) or the window's end.
+    u1: b, x, a (complete at a: x before it, out); u2: a, b, then x (after the last step: in);
+    u3: a then x, no b (x within the window: out)."""
+    events = [
+        ev("1b", "b", 0, "u1"), ev("1x", "x", 5, "u1"), ev("1a", "a", 10, "u1"),
+        ev("2a", "a", 0, "u2"), ev("2b", "b", 5, "u2"), ev("2x", "x", 10, "u2"),
+        ev("3a", "a", 0, "u3"), ev("3x", "x", 5, "u3"),
+    ]  # fmt: skip
+    result = run(folder, events, ["a", "b"], order="unordered", window="1m", exclude=["x"])
+    assert result.excluded == 2 and counts(result.steps) == [1, 1]
 
 
 def test_exclusions_apply_to_every_part(folder: Path) -> None:
     result = run(
-        folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x"], breakdown="payload.plan",
+        folder, EXCLUDE_EVENTS, ["a", "b", "c"], exclude=["x:2-3"], breakdown="payload.plan",
         time_to_convert="1:2", bins=2, dropped_at=2,
     )  # fmt: skip
     assert [(g.value, counts(g.steps)) for g in result.breakdown] == [(None, [4, 3, 0])]
     ttc = result.time_to_convert
-    assert (ttc.entities, ttc.median_seconds) == (3, 10.0)
+    assert (ttc.entities, ttc.median_seconds) == (3, 20.0)
     assert [(b.start_seconds, b.end_seconds, b.count) for b in ttc.bins] == [
-        (0.0, 5.0, 1),
-        (5.0, 10.0, 2),
+        (5.0, 12.5, 1),
+        (12.5, 20.0, 2),
     ]
     assert result.dropped.total == 3
-    assert sorted(e.entity for e in result.dropped.entities) == ["w2", "w4", "w8"]
+    assert sorted(e.entity for e in result.dropped.entities) == ["w1", "w5", "w7"]
 
 
 # -- time to convert ---------------------------------------------------------------------------
@@ -544,8 +593,16 @@ def scenarios(draw):
         if mode == "step:":
             mode += str(draw(st.integers(1, len(steps))))
         kwargs["attribution"] = mode
-    if order != "unordered" and draw(st.booleans()):
-        kwargs["exclude"] = ["x"]
+    if draw(st.booleans()):
+        n = len(steps)
+        if order == "unordered":
+            kwargs["exclude"] = [draw(st.sampled_from(["x", f"x:1-{n}"]))]
+        else:
+            start = draw(st.integers(1, n - 1))
+            ranged = f"x:{start}-{draw(st.integers(start + 1, n))}"
+            kwargs["exclude"] = draw(
+                st.sampled_from([["x"], [ranged], [ranged, "c"], [f"{steps[0]}:1-{n}"]])
+            )
         # x events sharing an instant and entity with other events: ties with the chain's steps
         for i, twin in enumerate(draw(st.lists(st.sampled_from(events), min_size=1, max_size=3))):
             events.append({**twin, "event_id": f"x{i}", "event_type": "x"})

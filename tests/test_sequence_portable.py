@@ -85,10 +85,17 @@ def test_every_chain_and_question_compiles_for_spark(order, steps, ids) -> None:
             SparkEvents(events), funnel_parts.start_types(spec), "payload.plan"
         ),
     ]
-    if ids:
-        questions.append(
-            funnel_parts.without_excluded(chosen, SparkEvents(events), spec, BY, ["x", "a"])
-        )
+    if ids or order == "unordered":  # exclusions: every attempt checked, then the choice
+        whole = [funnel_parts.Exclusion("x", 1, spec.n)]
+        ranged = [] if order == "unordered" else [funnel_parts.Exclusion("a", 1, 2)]
+
+        def checked(part):
+            rows = sequence.levels(part, spec, window_us=3600 * 10**6)
+            return funnel_parts.with_clean(
+                rows, SparkEvents(events), spec, BY, whole + ranged, lambda r: r.u1 + 3600 * 10**6
+            )
+
+        questions.append(sequence.chosen(chains, checked))
     bounds = ibis.memtable({"b_key": [0], "b_start": [0], "b_end": [10**15]})
     questions.append(chosen.join(bounds, [chosen.u1 >= bounds.b_start, chosen.u1 < bounds.b_end]))
     for sql in [built, *(ibis.to_sql(q, dialect="pyspark") for q in questions)]:

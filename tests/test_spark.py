@@ -66,6 +66,16 @@ METRICS = [
     ("funnel", "--steps", STEPS, "--breakdown", "payload.symbol", "--attribution", "all"),
     ("funnel", "--steps", "signal.created,candidate.created", "--exclude", "alert.triggered"),
     (
+        "funnel",
+        "--steps",
+        STEPS,
+        "--exclude",
+        "alert.triggered:2-3",
+        "--exclude",
+        "journal.updated",
+    ),
+    ("funnel", "--steps", STEPS, "--order", "unordered", "--exclude", "alert.triggered"),
+    (
         "trend",
         "--event",
         "signal.created,trade.executed",

@@ -147,7 +147,11 @@ class CatalogView(Viewer):
             self._redraw(first=True)
         return self._holder
 
-    def _changed(self, *_events: Any) -> None:
+    def _changed(self, *events: Any) -> None:
+        if any(e.name not in _SAME_DRAWING for e in events):
+            # a choice of the view's own that its answer does not hold (an open chain, a
+            # layout switch) still changes the drawing: the same answer is drawn again
+            self._drawn = _NOTHING
         self._redraw()
 
     def _redraw(self, first: bool = False) -> None:
@@ -224,6 +228,9 @@ async def _page_loaded() -> None:
 
 
 _NOTHING = object()
+#: Parameter changes after which an unchanged answer needs no new drawing (a refresh, the page
+#: shown again, filters the view's answer already reflects).
+_SAME_DRAWING = frozenset({"version", "active", "filters"})
 
 
 def _hashable(value: Any) -> Hashable:

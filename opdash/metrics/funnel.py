@@ -35,6 +35,8 @@ from opdash.metrics.sequence import (
     ORDERS,
     ChainSpec,
     chain_parts_of,
+    chosen,
+    levels,
     levels_of,
     question_values,
     shared_chains,
@@ -178,7 +180,8 @@ def funnel(
     are all measured on each entity's chosen chain; see docs/metrics.md.
     """
     spec = _FunnelSpec.parse(steps, window, order, by, since, until)
-    excludes = [e.strip() for e in (exclude or []) if e and e.strip()]
+    excludes = [str(e).strip() for e in (exclude or []) if e and str(e).strip()]
+    exclusions = parts.parse_exclusions(excludes, len(spec.steps), spec.order)
     ttc = _parse_ttc(time_to_convert, spec.steps) if time_to_convert else None
     if ttc and spec.order == "unordered":
         raise UsageError("time to convert needs an ordered or strict funnel")
@@ -189,8 +192,6 @@ def funnel(
     if dropped_at is not None and not 1 <= dropped_at <= len(spec.steps):
         raise UsageError(f"bad dropped-at '{dropped_at}': use a step from 1 to {len(spec.steps)}")
     trend_spec = parts.TrendSpec.parse(trend, tz, as_of) if trend else None
-    if excludes and spec.order == "unordered":
-        raise UsageError("exclusions need an ordered or strict funnel")
     if breakdown:
         from opdash.contract import field_path
 
@@ -200,7 +201,8 @@ def funnel(
         raise UsageError(f"attribution '{attribution}' needs a breakdown")
     if mode in ("last", "step") and spec.order == "unordered":
         raise UsageError(f"attribution '{attribution}' needs an ordered or strict funnel")
-    step_ids = bool(excludes) or (bool(breakdown) and mode in ("last", "step"))
+    ordered = spec.order != "unordered"
+    step_ids = ordered and (bool(excludes) or (bool(breakdown) and mode in ("last", "step")))
 
     chain_spec = ChainSpec(tuple(spec.steps), spec.order, ids=step_ids)
     timed = spec.order != "unordered"
@@ -214,33 +216,30 @@ def funnel(
     within = shaped(view)
     if not asked and within is not None and not within.runner.keep_shared:
         totals = _counts_within(within, view, chain_spec, spec.by, values)
-        chosen = None
+        picked = None
     elif not asked:
         runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
         totals = _counts(runner, chains, chain_spec, values)
-        chosen = None
+        picked = None
     else:
         runner, chains, _moment = shared_chains(catalog, chain_spec, spec.by)
         if breakdown and mode == "first":  # the start's value rides along on every chain
             chains = parts.with_start_value(runner, chains, catalog, chain_spec, breakdown, "bd")
         if starters:
             chains = parts.started_by(chains, catalog, chain_spec, starters)
-        chosen = levels_of(chains, chain_spec, values)
-        if excludes:
-            kept = parts.without_excluded(chosen, catalog, chain_spec, spec.by, excludes)
-            excluded = _count(chosen) - _count(kept)
-            chosen = kept
+        picked, excluded = _choose(catalog, chains, chain_spec, spec.by, values, exclusions)
         if breakdown and mode in ("last", "step"):  # the value on the chosen chain's step
             step = None if mode == "last" else at_step
-            chosen = parts.with_step_value(chosen, catalog, chain_spec, breakdown, step, "bd")
+            picked = parts.with_step_value(picked, catalog, chain_spec, breakdown, step, "bd")
         if breakdown and mode != "all":  # the whole funnel and its groups in one query
-            totals, groups = _breakdown(chosen, chain_spec, breakdown_limit)
+            totals, groups = _breakdown(picked, chain_spec, breakdown_limit)
         else:
-            totals = _one_row(chosen.aggregate(**aggregates(chosen, chain_spec.n, timed=timed)))
+            totals = _one_row(picked.aggregate(**aggregates(picked, chain_spec.n, timed=timed)))
         if breakdown and mode == "all":
             groups = _groups_per_value(
-                catalog, chain_spec, spec.by, breakdown, values, excludes, breakdown_limit, starters
-            )
+                catalog, chain_spec, spec.by, breakdown, values, exclusions, breakdown_limit,
+                starters,
+            )  # fmt: skip
     step_rows = steps_of(spec.steps, totals, timed=timed)
     return FunnelResult(
         steps=step_rows,
@@ -251,20 +250,20 @@ def funnel(
         until=spec.until,
         missing_event_types=_missing_types(catalog, step_rows),
         excluded=excluded,
-        exclude=excludes,
+        exclude=[x.text(len(spec.steps)) for x in exclusions],
         breakdown=groups if breakdown else None,
         breakdown_by=breakdown,
         attribution=attribution_text(mode, at_step),
-        time_to_convert=parts.time_to_convert(chosen, *ttc, bins) if ttc else None,
+        time_to_convert=parts.time_to_convert(picked, *ttc, bins) if ttc else None,
         trend=(
             parts.conversion_trend(
-                chosen, spec.steps, spec.window_s, spec.since, spec.until, trend_spec
+                picked, spec.steps, spec.window_s, spec.since, spec.until, trend_spec
             )
             if trend_spec
             else None
         ),
         dropped=(
-            parts.drop_offs(chosen, catalog, chain_spec, spec.by, dropped_at, dropped_limit)
+            parts.drop_offs(picked, catalog, chain_spec, spec.by, dropped_at, dropped_limit)
             if dropped_at is not None
             else None
         ),
@@ -461,6 +460,32 @@ def steps_of(steps: list[str], values: dict[str, Any], *, timed: bool) -> list[F
     return out
 
 
+def _choose(catalog, chains, spec: ChainSpec, by: str, values, exclusions):
+    """Each entity's chosen attempt, and how many entities exclusions removed (None without
+    any). With exclusions every attempt is checked first: an entity's level is its best
+    attempt's, a clean one preferred at that level; when every attempt at its best level has
+    an exclusion event in a range, the entity is removed from the whole funnel."""
+    if not exclusions:
+        return levels_of(chains, spec, values), None
+    window, moment = values["window"], values.get("moment")
+
+    def limit(rows):
+        end = rows.u1 + window
+        return end if moment is None else ibis.least(end, moment)
+
+    def per_start(part):
+        rows = levels(
+            part, spec, window_us=window, since_us=values.get("since"),
+            until_us=values.get("until"), moment_us=moment,
+        )  # fmt: skip
+        return parts.with_clean(rows, catalog, spec, by, exclusions, limit)
+
+    everyone = chosen(chains, per_start)
+    removed = _count(everyone.filter(~everyone.clean))
+    kept = everyone.filter(everyone.clean)
+    return kept.select(*(c for c in kept.columns if c != "clean")), removed
+
+
 ATTRIBUTIONS = ("first", "last", "step:N", "all")
 
 
@@ -488,7 +513,7 @@ def attribution_text(mode: str, step: int | None) -> str:
 
 
 def _groups_per_value(
-    catalog, spec, by, path, values, excludes, limit, starters=()
+    catalog, spec, by, path, values, exclusions, limit, starters=()
 ) -> list[FunnelGroup]:
     """The ``all`` attribution: the funnel of each of the top ``limit`` values of ``path``
     computed over only the events that carry it — its entities are (entity, value) pairs, so
@@ -500,10 +525,8 @@ def _groups_per_value(
     chains = parts.with_start_value(runner, chains, catalog, spec, path, "bd")
     if starters:
         chains = parts.started_by(chains, catalog, spec, starters)
-    chosen = levels_of(chains, spec, values)
-    if excludes:
-        chosen = parts.without_excluded(chosen, catalog, spec, pairs, excludes)
-    return _breakdown(chosen, spec, limit, other=False)[1]
+    picked, _excluded = _choose(catalog, chains, spec, pairs, values, exclusions)
+    return _breakdown(picked, spec, limit, other=False)[1]
 
 
 def _breakdown(

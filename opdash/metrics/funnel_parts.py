@@ -14,6 +14,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from opdash.errors import UsageError
 from opdash.lazy import lazy_module
 from opdash.metrics.sequence import ChainSpec
 from opdash.timeutil import from_micros, parse_instant, to_micros
@@ -120,36 +121,113 @@ class TrendSpec:
 
 
 # -- exclusions -------------------------------------------------------------------------------
-def without_excluded(chosen, catalog, spec: ChainSpec, by: str, excludes: list[str]):
-    """Chosen chains with no event of an excluded type strictly between their first and last
-    reached step, in funnel order (excluded types rank after the steps at equal instants,
-    unless they are steps themselves). ``chosen`` carries the steps' ids (``i2..in``)."""
+@dataclass(frozen=True)
+class Exclusion:
+    """``event_type`` between steps ``start`` and ``end`` (1-based; the whole funnel: 1, n)."""
+
+    event_type: str
+    start: int
+    end: int
+
+    def text(self, n: int) -> str:
+        whole = (self.start, self.end) == (1, n)
+        return self.event_type if whole else f"{self.event_type}:{self.start}-{self.end}"
+
+
+def parse_exclusions(values, n: int, order: str) -> list[Exclusion]:
+    """``TYPE`` (the whole funnel) or ``TYPE:FROM-TO`` (1 ≤ FROM < TO ≤ n), checked."""
+    out = []
+    for raw in values:
+        text = str(raw).strip()
+        head, sep, tail = text.rpartition(":")
+        bounds = tail.split("-") if sep else []
+        if sep and len(bounds) == 2 and all(b.strip().isdigit() for b in bounds):
+            event_type, (start, end) = head.strip(), (int(b) for b in bounds)
+        elif sep and ("-" in tail or tail.strip().isdigit()):
+            raise UsageError(f"bad exclusion '{text}': use TYPE or TYPE:FROM-TO, e.g. x:2-3")
+        else:
+            event_type, start, end = text, 1, n
+        if not event_type:
+            raise UsageError(f"bad exclusion '{text}': name an event type before the ':'")
+        if not 1 <= start < end <= n:
+            raise UsageError(
+                f"bad exclusion '{text}': FROM must come before TO, both steps from 1 to {n}"
+            )
+        if order == "unordered" and (start, end) != (1, n):
+            raise UsageError(
+                f"bad exclusion '{text}': an unordered funnel excludes over the whole funnel "
+                f"only (its steps have no order): use {event_type} or {event_type}:1-{n}"
+            )
+        out.append(Exclusion(event_type, start, end))
+    return out
+
+
+def with_clean(rows, catalog, spec: ChainSpec, by: str, exclusions, limit):
+    """Each attempt (a start's row of :func:`~opdash.metrics.sequence.levels`) with ``clean``:
+    False when an exclusion event lies in one of its ranges. A range runs from the attempt's
+    step-FROM event (reached) to its step-TO event, or, when it did not reach TO, to the end of
+    its window (``limit``, inclusive), strictly between them in funnel order (excluded types
+    rank after the steps at one instant unless they are steps). Unordered: from the start's
+    instant (the start itself aside) to its last step's instant (exclusive), or the window's
+    end. Needs the steps' ids (``i2..in``) for ordered and strict rows."""
     from opdash.metrics.sqlfuncs import functions  # declares ibis builtins
 
     fns = functions(catalog)
     events = catalog.table("events")
-    entity = fns.field(events, by)
-    xs = events.filter(events.event_type.isin(excludes), entity.notnull())
-    rank = ibis.cases(*((xs.event_type == t, spec.rank(t)) for t in excludes), else_=spec.n).cast(
-        "int64"
-    )
+    types = sorted({x.event_type for x in exclusions})
+    xs = events.filter(events.event_type.isin(types))
     xs = xs.select(
-        e_x=fns.field(xs, by), us_x=fns.epoch_us(xs.occurred_at), r_x=rank, id_x="event_id"
+        e_x=fns.field(xs, by),
+        t_x=xs.event_type,
+        us_x=fns.epoch_us(xs.occurred_at),
+        r_x=ibis.cases(*((xs.event_type == t, spec.rank(t)) for t in types)).cast("int64"),
+        id_x="event_id",
+    ).filter(lambda t: t.e_x.notnull())
+    hits = [_hits(rows, xs, spec, x, limit) for x in exclusions]
+    dirty = ibis.union(*hits) if len(hits) > 1 else hits[0]
+    # a start's event id names its attempt (ids are unique in ``events``)
+    return rows.mutate(clean=~rows.start_id.isin(dirty.d_start))
+
+
+def _hits(rows, xs, spec: ChainSpec, x: Exclusion, limit):
+    """The start ids of the attempts with an event of ``x`` in their range."""
+    mine = xs.filter(xs.t_x == x.event_type)
+    if spec.order == "unordered":
+        last = ibis.greatest(*(rows[f"f{j}"] for j in range(1, spec.n + 1)))
+        inside = (
+            (mine.us_x >= rows.u1)
+            & (mine.id_x != rows.start_id)
+            & ibis.ifelse(rows.level >= spec.n, mine.us_x < last, mine.us_x <= limit(rows))
+        )
+    else:
+        after = _after_step(rows, mine, spec, x.start)
+        before = ibis.ifelse(
+            rows.level >= x.end, _before_step(rows, mine, spec, x.end), mine.us_x <= limit(rows)
+        )
+        inside = (rows.level >= x.start) & after & before
+    found = rows.join(mine, [rows.entity == mine.e_x, inside])
+    return found.select(d_start=rows.start_id)
+
+
+def _step_key(rows, spec: ChainSpec, k: int):
+    """(time, rank, id) of the attempt's step-k event."""
+    us = rows[f"u{k}"]
+    event_id = rows.start_id if k == 1 else rows[f"i{k}"]
+    return us, spec.rank(spec.steps[k - 1]), event_id
+
+
+def _after_step(rows, xs, spec: ChainSpec, k: int):
+    us, rank, event_id = _step_key(rows, spec, k)
+    return (xs.us_x > us) | (
+        (xs.us_x == us) & ((xs.r_x > rank) | ((xs.r_x == rank) & (xs.id_x > event_id)))
     )
-    n = spec.n
-    last_us = ibis.coalesce(*(chosen[f"u{k}"] for k in range(n, 0, -1)))
-    last_id = ibis.coalesce(*(chosen[f"i{k}"] for k in range(n, 1, -1)), chosen.start_id)
-    last_rank = ibis.cases(
-        *((chosen.level == k, spec.rank(spec.steps[k - 1])) for k in range(1, n + 1)), else_=0
+
+
+def _before_step(rows, xs, spec: ChainSpec, k: int):
+    us, rank, event_id = _step_key(rows, spec, k)
+    return (xs.us_x < us) | (
+        (xs.us_x == us) & ((xs.r_x < rank) | ((xs.r_x == rank) & (xs.id_x < event_id)))
     )
-    after_first = (xs.us_x > chosen.u1) | (
-        (xs.us_x == chosen.u1) & ((xs.r_x > 0) | ((xs.r_x == 0) & (xs.id_x > chosen.start_id)))
-    )
-    before_last = (xs.us_x < last_us) | (
-        (xs.us_x == last_us)
-        & ((xs.r_x < last_rank) | ((xs.r_x == last_rank) & (xs.id_x < last_id)))
-    )
-    return chosen.anti_join(xs, [chosen.entity == xs.e_x, after_first, before_last])
 
 
 # -- values on the chosen start -------------------------------------------------------------

@@ -404,7 +404,15 @@ def levels(
             (chains[f"f{j}"].notnull() & (chains[f"f{j}"] <= limit)).cast("int64")
             for j in range(1, spec.n + 1)
         ]
-        return chains.select(*base, level=sum(found, ibis.literal(0, "int64")))
+        inside = {  # each step's first time within the window (NULL: not found in it)
+            f"f{j}": ibis.ifelse(
+                chains[f"f{j}"].notnull() & (chains[f"f{j}"] <= limit),
+                chains[f"f{j}"],
+                ibis.null("int64"),
+            )
+            for j in range(1, spec.n + 1)
+        }
+        return chains.select(*base, **inside, level=sum(found, ibis.literal(0, "int64")))
     inside: dict[str, ibis.Value] = {}
     for k in range(2, spec.n + 1):
         within = chains[f"u{k}"] <= limit
@@ -424,7 +432,8 @@ def carried(chains: ibis.Table) -> list[str]:
 
 
 def chosen(chains: ibis.Table | Parts, per_start: Callable[[ibis.Table], ibis.Table]):
-    """Per entity, the start with the best level, the earliest (``so``) among equals, where
+    """Per entity, the start with the best level (with a ``clean`` column, a clean one first),
+    the earliest (``so``) among equals, where
     ``per_start(chains)`` gives each start's level; without ``so`` and ``multi``. An entity
     with one start needs no choice: only the others are grouped (and the two parts are read
     separately, so nothing is computed twice). ``chains``: a chain table or its
@@ -432,7 +441,9 @@ def chosen(chains: ibis.Table | Parts, per_start: Callable[[ibis.Table], ibis.Ta
     one, many = chains if isinstance(chains, tuple) else split(chains)
     single = per_start(one)
     several = per_start(many)
-    key = several.level * (1 << 40) - several.so  # ordinals are far below 2**40
+    key = several.level * (1 << 41) - several.so  # ordinals are far below 2**40
+    if "clean" in several.columns:  # at one level, an attempt no exclusion hit comes first
+        key = key + several.clean.cast("int64") * (1 << 40)
     best = several.group_by("entity").aggregate(best=key.max())
     picked = several.join(best, [several.entity == best.entity, key == best.best]).select(
         *(several[c] for c in several.columns)
