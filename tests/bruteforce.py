@@ -73,19 +73,51 @@ def _in_range(us: int, since_us: int | None, until_us: int | None) -> bool:
 
 
 def _chain_ordered(seq, start: int, steps, window_us: int) -> list[int]:
-    """Positions of the chain starting at ``start``: the earliest event of each following step."""
+    """Positions of the chain starting at ``start``: for each following step, the earliest
+    event of its type (time, then event id) at or after the previous step's instant that the
+    chain has not used yet — tied events fill steps in either order, each once."""
     chain = [start]
     limit = seq[start][0] + window_us
     for step in steps[1:]:
-        nxt = None
-        for j in range(chain[-1] + 1, len(seq)):
-            if seq[j][1] == step:
-                nxt = j
-                break
+        since = seq[chain[-1]][0]
+        # same-type events are in (time, event id) order in ``seq``: the first unused one wins
+        nxt = next(
+            (
+                j
+                for j, row in enumerate(seq)
+                if row[1] == step and row[0] >= since and j not in chain
+            ),
+            None,
+        )
         if nxt is None or seq[nxt][0] > limit:
             break
         chain.append(nxt)
     return chain
+
+
+def best_level_ordered(seq, start: int, steps, window_us: int) -> int:
+    """The most steps any chain from ``start`` reaches: distinct events of steps 1..k at
+    non-decreasing times within the window, by trying every choice (tests check that the
+    greedy :func:`_chain_ordered` always reaches it)."""
+    limit = seq[start][0] + window_us
+
+    def deepest(used: tuple[int, ...]) -> int:
+        k = len(used)
+        if k == len(steps):
+            return k
+        since, tried = seq[used[-1]][0], set()
+        best = k
+        for j, row in enumerate(seq):
+            # events of one type at one instant are interchangeable: try one of them
+            if row[1] != steps[k] or not since <= row[0] <= limit or j in used or row[0] in tried:
+                continue
+            tried.add(row[0])
+            best = max(best, deepest((*used, j)))
+            if best == len(steps):
+                break
+        return best
+
+    return deepest((start,))
 
 
 def _chain_strict(seq, start: int, steps, window_us: int) -> list[int]:
@@ -144,6 +176,8 @@ def funnel(
             if typ != steps[0] or not _in_range(us, since_us, until_us):
                 continue
             chain = build(seq, i, steps, window_us)
+            if order == "ordered":  # the greedy chain is the longest one
+                assert len(chain) == best_level_ordered(seq, i, steps, window_us), (seq, i)
             if len(chain) > len(best):  # strictly better: keeps the earliest start reaching it
                 best = chain
         levels.append(len(best))

@@ -65,20 +65,100 @@ def test_ties_sort_by_funnel_step_before_event_id(folder: Path) -> None:
 def test_type_listed_twice_ranks_by_its_first_position(folder: Path) -> None:
     events = [
         ev("z1", "a", 0, "w1"),
-        ev("a1", "b", 0, "w1"),  # a sorts before b: a→b, no a after
+        ev("a1", "b", 0, "w1"),  # one a: a→b and no a left for step 3
         ev("a2", "b", 0, "w2"),
         ev("z2", "a", 0, "w2"),
-        ev("z3", "a", 0, "w2"),  # a, a, b
+        ev("z3", "a", 0, "w2"),  # a, a, b: tied, so ordered takes z2, a2, z3
         ev("z4", "a", 0, "w3"),
         ev("a4", "b", 0, "w3"),
         ev("z5", "a", 10, "w3"),  # a, b, a
     ]
     ordered = run(folder, events, ["a", "b", "a"])
-    assert counts(ordered) == [3, 3, 1]
-    assert medians(ordered) == [None, 0.0, 10.0]
+    assert counts(ordered) == [3, 3, 2]
+    assert medians(ordered) == [None, 0.0, 5.0]  # step 3: w2 0 s, w3 10 s
     strict = opdash.funnel(opdash.open(folder), ["a", "b", "a"], order="strict")
-    assert counts(strict) == [3, 3, 1]  # w2 converts from its second a
+    # strict keeps one order of tied events (a before b): w2 is a, a, b and converts to b only
+    assert counts(strict) == [3, 3, 1]
     assert [s.conversion_from_previous for s in strict.steps] == [1.0, 1.0, pytest.approx(1 / 3)]
+
+
+# -- ties fill steps in either order (ordered funnels, as PostHog) ------------------------------
+
+TIE_EVENTS = [
+    # w1: A, B, A, B all at one instant, ids in funnel order
+    ev("1a", "A", 0, "w1"),
+    ev("1b", "B", 0, "w1"),
+    ev("1c", "A", 0, "w1"),
+    ev("1d", "B", 0, "w1"),
+    # w2: the same, ids in the reverse of the funnel order
+    ev("2d", "A", 0, "w2"),
+    ev("2c", "B", 0, "w2"),
+    ev("2b", "A", 0, "w2"),
+    ev("2a", "B", 0, "w2"),
+    # w3: one event cannot fill two steps: A, B tied, nothing else
+    ev("3a", "A", 0, "w3"),
+    ev("3b", "B", 0, "w3"),
+    # w4: B tied with the second A, which comes 5 s after the first
+    ev("4a", "A", 0, "w4"),
+    ev("4b", "B", 5, "w4"),
+    ev("4c", "A", 5, "w4"),
+    ev("4d", "B", 9, "w4"),
+    # w5: a step before the start's instant is never taken
+    ev("5b", "B", -1, "w5"),
+    ev("5a", "A", 0, "w5"),
+    ev("5c", "A", 0, "w5"),
+]
+
+
+@pytest.mark.parametrize("heavy", [sequence.HEAVY_STARTS, 0], ids=["rounds", "sorted"])
+def test_tied_events_fill_steps_in_either_order_each_once(folder: Path, heavy: int) -> None:
+    with heavy_starts(heavy):
+        result = run(folder, TIE_EVENTS, ["A", "B", "A", "B"])
+    # w1, w2: complete; w3: A, B; w4: A 0, B 5, A 5, B 9; w5: A 0, no B at or after 0
+    assert counts(result) == [5, 4, 3, 3]
+    assert medians(result) == [None, 0.0, 0.0, 0.0]  # step 4: w1 0, w2 0, w4 4
+    assert means(result) == [None, pytest.approx(5 / 4), 0.0, pytest.approx(4 / 3)]
+    strict = opdash.funnel(opdash.open(folder), ["A", "B", "A", "B"], order="strict")
+    # strict keeps one order of tied events (A before B, then ids): w1 is A A B B, so only its
+    # second A reaches B; w4 is A, then A B at 5, then B: its second A reaches one B
+    assert counts(strict) == [5, 4, 0, 0]
+    assert brute(folder, ["A", "B", "A", "B"]) == counts(result)
+
+
+@pytest.mark.parametrize("heavy", [sequence.HEAVY_STARTS, 0], ids=["rounds", "sorted"])
+def test_a_tied_start_can_be_taken_after_by_a_later_step(folder: Path, heavy: int) -> None:
+    # steps a, b, a: the chain from z2 takes b then z1 (tied with z2, smaller id)
+    events = [ev("z2", "a", 0, "w1"), ev("z1", "a", 0, "w1"), ev("y", "b", 0, "w1")]
+    with heavy_starts(heavy):
+        result = run(folder, events, ["a", "b", "a"], since=T0.isoformat())
+        assert counts(result) == [1, 1, 1]
+        # the chosen chain starts at z1 (the earlier id), then b, then z2
+        dropped = opdash.funnel(opdash.open(folder), ["a", "b", "a", "b"], dropped_at=3)
+    assert [e.entity for e in dropped.dropped.entities] == ["w1"]
+    assert [s.count for s in dropped.steps] == [1, 1, 1, 0]
+
+
+def test_the_tie_table_of_docs_metrics(folder: Path) -> None:
+    events = [
+        *[ev("z1", "a", 0, "w1"), ev("y1", "b", 0, "w1")],
+        *[ev("y2", "b", 0, "w2"), ev("z2", "a", 0, "w2"), ev("z3", "a", 0, "w2")],
+        *[ev("z4", "a", 0, "w3"), ev("y4", "b", 5, "w3"), ev("z5", "a", 5, "w3")],
+        *[ev("y6", "b", -1, "w4"), ev("z6", "a", 0, "w4"), ev("z7", "a", 0, "w4")],
+    ]
+    ordered, strict = {}, {}
+    for wf in ("w1", "w2", "w3", "w4"):
+        mine = [e for e in events if e["correlation"]["workflow_id"] == wf]
+        ordered[wf] = sum(counts(run(folder, mine, ["a", "b", "a"])))
+        strict[wf] = sum(counts(run(folder, mine, ["a", "b", "a"], order="strict")))
+    assert ordered == {"w1": 2, "w2": 3, "w3": 3, "w4": 1}
+    # strict keeps the order a, a, b at w2's instant; w3's b (rank 1) sorts after its a at 5
+    assert strict == {"w1": 2, "w2": 2, "w3": 2, "w4": 1}
+
+
+def brute(folder: Path, steps: list[str]) -> list[int]:
+    lines = (folder / "events" / "f.jsonl").read_text().splitlines()
+    answer = bruteforce.funnel([json.loads(line) for line in lines], steps)
+    return [s["count"] for s in answer["steps"]]
 
 
 # -- window ------------------------------------------------------------------------------------

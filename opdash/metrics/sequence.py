@@ -5,9 +5,10 @@ A funnel's answer for any window, date range or "as of" moment is read off one t
 filters (:func:`shared_chains`) and kept by the catalog, so a new question costs a small query
 over that table instead of a pass over the events. A chain does not depend on the window:
 
-- **ordered** — the greedy chain: the earliest event of each next step after the previous one.
-  Within a window it is the same chain cut where a step falls outside the window (the earliest
-  next step is either inside the window or nothing is).
+- **ordered** — the greedy chain: the earliest event of each next step at or after the previous
+  one's instant that the chain has not taken yet (tied events fill steps in either order, each
+  once, as PostHog). Within a window it is the same chain cut where a step falls outside the
+  window (the earliest next step is either inside the window or nothing is).
 - **strict** — each next event of the entity, as long as it is the next step's type.
 - **unordered** — every step event of the entity is a start; per step type, the time of its
   first event at or after the start (``f1..fn``); a window counts those inside it.
@@ -15,8 +16,8 @@ over that table instead of a pass over the events. A chain does not depend on th
 "As of" a moment, a chain is cut at the moment: along a chain times only grow, so the steps up
 to the moment are exactly the chain the events up to the moment give.
 
-Order of an entity's events: time, then the first position of the type among the steps (other
-types after every step), then the event id. Chains are computed with equi-joins, window
+Order of an entity's events (strict chains, starts, positions): time, then the first position
+of the type among the steps (other types after every step), then the event id. Chains are computed with equi-joins, window
 functions and aggregates only — what ibis compiles for DuckDB and Spark alike:
 
 - ordered chains of entities with at most ``HEAVY_STARTS`` starts: one join round per step
@@ -160,33 +161,35 @@ def _ordered_rounds(builder: Builder, seq: ibis.Table, starts: ibis.Table, spec:
     """Ordered chains by join rounds: per step, each live chain's earliest next event.
 
     Each start is numbered (``a``). A round joins the chains still alive with the entity's
-    events of the next step type that come after the chain's last step and keeps the earliest
-    per start; the chain's times are the rounds' answers joined on ``a``.
+    events of the next step type that the chain may take (:func:`_takes`) and keeps the
+    earliest per start (time, then id); the chain's times are the rounds' answers joined on
+    ``a``. The rounds carry the start's id and a step's time and id only when a later step of
+    the same type must not take its event again.
     """
-    n, ranks = spec.n, spec.ranks
-    # a step's event id is needed when the next step has the same type (another event of it at
-    # the same instant comes after it by id) or when the chain keeps its ids
-    keep_id = [spec.ids or (k + 1 < n and spec.steps[k + 1] == spec.steps[k]) for k in range(n)]
+    n, steps = spec.n, spec.steps
+    before = _earlier_of_type(spec)
+    recalled = set(before.values()) - {None}
+    carry = ["entity", "u1"] + (["start_id"] if steps[0] in steps[1:] else [])
     first = builder.number(starts.select("entity", start_id="event_id", u1="us"), "a")
-    live = first.select("a", "entity", "u1", u="u1", i="start_id")
+    live = first.select("a", *carry, u="u1")
     found = []
     for k in range(2, n + 1):
-        event_type, previous = spec.steps[k - 1], spec.steps[k - 2]
-        cand = seq.filter(seq.rank == ranks[event_type]).select(
+        cand = seq.filter(seq.rank == spec.ranks[steps[k - 1]]).select(
             e_c="entity", us_c="us", id_c="event_id"
         )
-        after = _after(live, cand, ranks[event_type], ranks[previous])
-        joined = live.join(cand, [live.entity == cand.e_c, after])
-        carried = {"entity": joined.entity.arbitrary(), "u1": joined.u1.arbitrary()}
-        if keep_id[k - 1]:
-            best = _text_key(joined.us_c, joined.id_c).min()
-            grouped = joined.group_by("a").aggregate(**carried, best=best)
-            live = grouped.select(
-                "a", "entity", "u1", u=_key_us(grouped.best), i=_key_id(grouped.best)
+        joined = live.join(cand, [live.entity == cand.e_c, *_takes(live, cand, spec, k, before[k])])
+        kept = {c: joined[c].arbitrary() for c in carry}
+        if spec.ids or k in recalled:
+            grouped = joined.group_by("a").aggregate(
+                **kept, best=_text_key(joined.us_c, joined.id_c).min()
             )
+            live = grouped.select("a", *carry, u=_key_us(grouped.best), i=_key_id(grouped.best))
         else:
-            grouped = joined.group_by("a").aggregate(**carried, u=joined.us_c.min())
+            grouped = joined.group_by("a").aggregate(**kept, u=joined.us_c.min())
             live = grouped.mutate(i=ibis.null("string"))
+        if k in recalled:
+            live = live.mutate(**{f"u{k}": live.u, f"i{k}": live.i})
+            carry += [f"u{k}", f"i{k}"]
         found.append(live.select(**{f"a{k}": "a", f"u{k}": "u", f"i{k}": "i"}))
     chains = first
     for k, step in enumerate(found, start=2):
@@ -194,19 +197,33 @@ def _ordered_rounds(builder: Builder, seq: ibis.Table, starts: ibis.Table, spec:
     return chains.select("entity", "start_id", *_step_columns(spec))
 
 
+def _earlier_of_type(spec: ChainSpec) -> dict[int, int | None]:
+    """For each step k ≥ 2, the latest step j in 2..k-1 of the same type (None if none)."""
+    out: dict[int, int | None] = {}
+    for k in range(2, spec.n + 1):
+        same = [j for j in range(2, k) if spec.steps[j - 1] == spec.steps[k - 1]]
+        out[k] = same[-1] if same else None
+    return out
+
+
+def _takes(live: ibis.Table, cand: ibis.Table, spec: ChainSpec, k: int, j: int | None) -> list:
+    """Whether a chain may take a candidate for step k: at or after its last step's instant
+    (tied events fill steps in either order), and not an event it already holds. Events a
+    chain takes for one type come in (time, id) order, so "not held" is "after its latest
+    step j of that type" — and not its start, which was not chosen that way."""
+    conditions = [cand.us_c >= live.u]
+    if j is not None:
+        u_j, i_j = live[f"u{j}"], live[f"i{j}"]
+        conditions.append((cand.us_c > u_j) | ((cand.us_c == u_j) & (cand.id_c > i_j)))
+    if spec.steps[k - 1] == spec.steps[0]:
+        conditions.append(cand.id_c != live.start_id)
+    return conditions
+
+
 def _step_columns(spec: ChainSpec) -> list[str]:
     """``u1..un``, then ``i2..in`` when the chain keeps its ids."""
     times = [f"u{k}" for k in range(1, spec.n + 1)]
     return times + ([f"i{k}" for k in range(2, spec.n + 1)] if spec.ids else [])
-
-
-def _after(live: ibis.Table, cand: ibis.Table, rank: int, previous_rank: int) -> ibis.Value:
-    """Whether a candidate comes after the chain's last step in funnel order."""
-    if rank > previous_rank:  # at the same instant the candidate sorts after
-        return cand.us_c >= live.u
-    if rank < previous_rank:
-        return cand.us_c > live.u
-    return (cand.us_c > live.u) | ((cand.us_c == live.u) & (cand.id_c > live.i))
 
 
 def _text_key(us: ibis.Value, event_id: ibis.Value) -> ibis.Value:
@@ -224,33 +241,75 @@ def _key_id(key: ibis.Value) -> ibis.Value:
 
 
 def _ordered_sorted(seq: ibis.Table, spec: ChainSpec) -> ibis.Table:
-    """Ordered chains by position: each event's next event of each step type (a window
-    aggregate over the entity's events in order), followed with equi-joins on (entity,
-    position). Linear in the events, however many starts an entity has."""
-    n, ranks = spec.n, spec.ranks
+    """Ordered chains by position, linear in the events however many starts an entity has.
+
+    Each event gets its position in its entity's order and, per step type, two pointers
+    (window aggregates): ``m`` — the first event of that type at or after its instant, and,
+    for types a chain meets twice, ``x`` — the next event of that type after it. A chain
+    follows its previous step's ``m``, or, when an earlier step of the same type lies at that
+    instant, that step's ``x`` (events a chain takes for one type come in (time, id) order);
+    a pointer that lands on its own start moves on by the start's ``x``. The steps are then
+    equi-joins on (entity, position).
+    """
+    n, ranks, steps = spec.n, spec.ranks, spec.steps
+    before = _earlier_of_type(spec)
+    again = {steps[j - 1] for j in before.values() if j} | (
+        {steps[0]} if steps[0] in steps[1:] else set()
+    )
     order = [seq.us, seq.rank, seq.event_id]
     numbered = seq.mutate(pos=ibis.row_number().over(group_by=seq.entity, order_by=order))
+    onward = ibis.window(group_by=numbered.entity, order_by=numbered.us, range=(0, None))
     after = ibis.window(group_by=numbered.entity, order_by=numbered.pos, following=(1, None))
-    nexts = {
-        f"n{ranks[t]}": numbered.pos.min(where=numbered.rank == ranks[t]).over(after)
-        for t in dict.fromkeys(spec.steps[1:])
-    }
-    rows = numbered.select("entity", "rank", "event_id", "us", "pos", **nexts)
+    pointers = {}
+    for t in dict.fromkeys(steps[1:]):
+        of_type = numbered.rank == ranks[t]
+        pointers[f"m{ranks[t]}"] = numbered.pos.min(where=of_type).over(onward)
+        if t in again:
+            pointers[f"x{ranks[t]}"] = numbered.pos.min(where=of_type).over(after)
+    rows = numbered.select("entity", "rank", "event_id", "us", "pos", **pointers)
 
-    def pointer(table: ibis.Table, k: int) -> ibis.Value:
-        """The position of the event of step k+1 after this one (the last step has none)."""
-        return table[f"n{ranks[spec.steps[k]]}"] if k < n else ibis.null("int64")
+    def next_first(table: ibis.Table, k: int) -> ibis.Value:
+        """The first event of step k+1's type at or after this one's instant."""
+        return table[f"m{ranks[steps[k]]}"] if k < n else ibis.null("int64")
+
+    def next_after(table: ibis.Table, k: int) -> ibis.Value:
+        """The next event of step k's own type after this one, for a later step of it."""
+        return table[f"x{ranks[steps[k - 1]]}"] if steps[k - 1] in again else ibis.null("int64")
 
     starts = rows.filter(rows.rank == 0)
-    chain = starts.select("entity", start_id="event_id", u1="us", so="pos", nx=pointer(starts, 1))
+    chain = starts.select(
+        "entity",
+        start_id="event_id",
+        u1="us",
+        so="pos",
+        mx=next_first(starts, 1),
+        **({"x1": next_after(starts, 1)} if steps[0] in again else {}),
+    )
     for k in range(2, n + 1):
+        pointer = chain.mx
+        j = before[k]
+        if j is not None:
+            pointer = ibis.ifelse(chain[f"u{j}"] == chain[f"u{k - 1}"], chain[f"x{j}"], pointer)
+        if steps[k - 1] == steps[0]:
+            pointer = ibis.ifelse(pointer == chain.so, chain.x1, pointer)
+        step = chain.mutate(p=pointer)
         other = rows.view()
         right = other.select(
-            e_r="entity", p_r="pos", us_r="us", id_r="event_id", nx_r=pointer(other, k)
+            e_r="entity",
+            p_r="pos",
+            us_r="us",
+            id_r="event_id",
+            mx_r=next_first(other, k),
+            x_r=next_after(other, k),
         )
-        joined = chain.left_join(right, [chain.entity == right.e_r, chain.nx == right.p_r])
-        kept = [c for c in chain.columns if c != "nx"]
-        chain = joined.select(*kept, **{f"u{k}": joined.us_r, f"i{k}": joined.id_r}, nx=joined.nx_r)
+        joined = step.left_join(right, [step.entity == right.e_r, step.p == right.p_r])
+        kept = [c for c in chain.columns if c != "mx"]
+        chain = joined.select(
+            *kept,
+            **{f"u{k}": joined.us_r, f"i{k}": joined.id_r},
+            **({f"x{k}": joined.x_r} if steps[k - 1] in again else {}),
+            mx=joined.mx_r,
+        )
     return chain.select(
         "entity",
         "start_id",
