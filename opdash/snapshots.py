@@ -4,16 +4,23 @@ The same artifacts and the same "as of" give byte-identical files: sorted keys, 
 time (without ``--as-of`` the moment is the data's newest timestamp, not the clock), runs and
 alerts in a stable order, secrets masked, every string escaped in the HTML. The HTML is one
 self-contained page (inline CSS, no script, a Content-Security-Policy that forbids any load).
+A manifest (``MANIFEST``, sorted, no time) lists what was written, so the next snapshot into the
+same folder deletes the files of runs that have since gone — only files it lists that a
+snapshot writes, inside that folder, never anything else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import html
+import json
 import os
+import re
+import stat
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from opdash.contract import outside_artifacts
@@ -71,7 +78,18 @@ def status(catalog, *, as_of: datetime, stale_after: int = STALE_AFTER_SECONDS) 
 @dataclass(frozen=True)
 class Written:
     out: Path
-    files: list[str]  # relative to ``out``, in the order written
+    files: list[str]  # relative to ``out``, in the order written (the manifest not counted)
+    removed: list[str] = field(default_factory=list)  # files of an earlier snapshot, now gone
+
+
+#: The list of files a snapshot wrote into ``OUT`` (sorted, no time in it): the next snapshot
+#: into the same ``OUT`` deletes those it does not write again (a run that has since gone).
+MANIFEST = ".opdash-snapshot.json"
+#: The names a snapshot writes: only these are ever deleted, whatever a manifest says.
+_OURS = re.compile(
+    r"status_snapshot\.json|status_snapshot\.html|runs\.json"
+    r"|runs/(?!\.\.?/)[^/\x00]+/(?:snapshot|tail|alerts)\.json"
+)
 
 
 def write_snapshot(
@@ -100,9 +118,48 @@ def write_snapshot(
         }
         for name, data in parts.items():
             files[f"runs/{run_id}/{name}"] = dumps(data, indent=2) + "\n"
+    earlier = _listed(out)
+    # first the union, so a snapshot stopped half-way still lists every file it wrote
+    _write_manifest(out, [*earlier, *files])
     for relative, text in files.items():
         _write_atomically(out / relative, text)
-    return Written(out, list(files))
+    removed = [relative for relative in earlier if relative not in files and _remove(out, relative)]
+    _write_manifest(out, list(files))
+    return Written(out, list(files), removed)
+
+
+def _listed(out: Path) -> list[str]:
+    """The files the manifest in ``out`` names that a snapshot writes (anything else in it —
+    a path leading out, a file opdash never writes, a broken manifest — is ignored)."""
+    try:
+        listed = json.loads((out / MANIFEST).read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(listed, list):
+        return []
+    return [e for e in dict.fromkeys(e for e in listed if isinstance(e, str)) if _OURS.fullmatch(e)]
+
+
+def _write_manifest(out: Path, files: list[str]) -> None:
+    _write_atomically(out / MANIFEST, dumps({"files": sorted(set(files))}, indent=2) + "\n")
+
+
+def _remove(out: Path, relative: str) -> bool:
+    """Delete ``out/relative`` if it is a plain file in the folder its name says (no symlink
+    on the way is followed, out of ``out`` or elsewhere in it), then its run folder if that is
+    left empty."""
+    path = out / relative
+    try:
+        where = out.resolve(strict=True) / PurePosixPath(relative).parent
+        if path.parent.resolve(strict=True) != where or not stat.S_ISREG(path.lstat().st_mode):
+            return False
+        path.unlink()
+    except OSError:
+        return False
+    if path.parent != out and path.parent.parent == out / "runs":
+        with contextlib.suppress(OSError):  # not empty: someone else's files are in it
+            path.parent.rmdir()
+    return True
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -279,4 +336,4 @@ def _alerts_html(alerts: list[dict[str, Any]]) -> list[str]:
     return ["<h2>Open alerts</h2>", _table(["severity", "title", "message", "run", "raised"], rows)]
 
 
-__all__ = ["Written", "newest_moment", "render_html", "status", "write_snapshot"]
+__all__ = ["MANIFEST", "Written", "newest_moment", "render_html", "status", "write_snapshot"]

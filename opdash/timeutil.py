@@ -35,11 +35,23 @@ def parse_duration(text: str | int | float, *, name: str = "window") -> int:
 
 
 def format_duration(seconds: int) -> str:
-    """The shortest exact way to write a duration: 1209600 → '14d'."""
-    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+    """A duration in the largest of days, hours, minutes that writes it exactly — never weeks,
+    so 14 days stay '14d' (1209600 → '14d', 5400 → '90m'). For a duration the user typed, echo
+    their own text: :func:`duration_text`."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def duration_text(given: str | int | float) -> str:
+    """A duration echoed the way it was given: ``14d`` stays ``14d``, ``2w`` stays ``2w`` (spaces
+    dropped: ``' 14 d'`` → ``14d``); a bare number of seconds is written by
+    :func:`format_duration`. ``given`` must parse (:func:`parse_duration`)."""
+    match = _DURATION.match(given) if isinstance(given, str) else None
+    if match is not None:
+        return f"{int(match.group(1))}{match.group(2)}"
+    return format_duration(parse_duration(given))
 
 
 def parse_instant(text: str | datetime | date | None, *, name: str = "time") -> datetime | None:

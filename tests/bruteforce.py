@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import statistics
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
+from fractions import Fraction
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -29,6 +31,15 @@ def micros(value: str | datetime) -> int:
         value = value.replace(tzinfo=UTC)
     delta = value - EPOCH
     return (delta.days * 86400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def ten_places(value: int | float | str) -> Fraction:
+    """What a sum adds for a number: the decimal its text says (a float's shortest text),
+    rounded to 10 places, half away from zero."""
+    text = repr(value) if isinstance(value, float) else str(value)
+    with localcontext() as context:
+        context.prec = 80
+        return Fraction(Decimal(text).quantize(Decimal("1e-10"), rounding=ROUND_HALF_UP))
 
 
 def value_at(event: dict, path: str):

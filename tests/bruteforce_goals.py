@@ -13,7 +13,7 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 import bruteforce
-from bruteforce import value_at
+from bruteforce import ten_places, value_at
 
 LOOP = [
     "signal.created",
@@ -107,7 +107,7 @@ def goal_actual(events: list[dict], goal: dict, as_of: datetime):
     for e in chosen:
         v = value_at(e, arg)
         if isinstance(v, int | float) and not isinstance(v, bool):
-            total += Fraction(repr(v)) if isinstance(v, float) else Fraction(v)
+            total += ten_places(v)
     return float(total), total
 
 

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bruteforce import ten_places
+
 WINDOW_SECONDS = {"30m": 1800, "1h": 3600, "6h": 21600, "1d": 86400, "2d": 172800, "1w": 604800}
 _MISSING = object()
 
@@ -88,17 +90,20 @@ def metric_of(events: Iterable[dict], metric: str) -> float | int | None:
         where = path or "correlation.workflow_id"
         values = {at_path(e, where) for e in events}
         return len({v for v in values if v is not None and v is not _MISSING})
-    numbers = [x for x in (number_of(at_path(e, path)) for e in events) if x is not None]
+    found = [v for v in (at_path(e, path) for e in events) if number_of(v) is not None]
+    numbers = [ten_places(v) for v in found]
     if kind == "sum":
         return float(sum(numbers))
     assert kind == "avg", metric
-    return sum(numbers) / len(numbers) if numbers else None
+    return float(sum(numbers) / len(numbers)) if numbers else None
 
 
 def change(value, previous) -> float | None:
+    """The change in percent of the previous value's size: −4,555 → +10,657 is +334 %."""
     if previous is None or previous == 0 or value is None:
         return None
-    return (value - previous) / previous * 100
+    size = previous if previous > 0 else -previous
+    return (value - previous) / size * 100
 
 
 def kpi_ref(

@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bruteforce import value_at
+from bruteforce import ten_places, value_at
 
 ONE_US = timedelta(microseconds=1)
 GRID = timedelta(minutes=15)  # every zone used here changes offset on a 15-minute UTC grid
@@ -92,10 +92,11 @@ def measure(events: list[dict], metric: str, by: str):
     if metric == "unique":
         return len({text(value_at(e, by)) for e in events} - {None})
     kind, _, path = metric.partition(":")
-    values = [v for v in (number(value_at(e, path)) for e in events) if v is not None]
+    found = [v for v in (value_at(e, path) for e in events) if number(v) is not None]
+    values = [ten_places(v) for v in found]
     if kind == "sum":
         return float(sum(values))
-    return sum(values) / len(values) if values else None
+    return float(sum(values) / len(values)) if values else None
 
 
 def rank_total(events: list[dict], metric: str, by: str) -> float:
@@ -187,7 +188,7 @@ def trend(
                 item["change_pct"] = (
                     None
                     if prev is None or prev == 0 or values[i] is None
-                    else (values[i] - prev) / prev * 100
+                    else (values[i] - prev) / math.fabs(prev) * 100  # of its size: sign = way
                 )
             buckets.append(item)
         series = {"event_type": event_type, "buckets": buckets}

@@ -345,6 +345,63 @@ def test_a_failure_that_straddles_a_commit_is_tried_again(folder: Path) -> None:
     assert len(calls) == 1
 
 
+def test_a_question_whose_shared_table_was_dropped_is_answered_on_the_current_version(
+    folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A question still reading a shared table after it was retired and its grace ran out
+    (DuckDB: "Table with name … does not exist") is computed again on the current version,
+    its table rebuilt — with no commit in between (retired past the byte budget), and long
+    after a commit that replaced it (the grace over since) — never an error."""
+    from opdash.catalog import store
+
+    catalog = open_catalog(folder)
+
+    def of_type(kind: str):
+        return lambda: f"SELECT event_id FROM events WHERE event_type = '{kind}'"
+
+    def question(retire, reads=None):
+        names: list[str] = []
+
+        def compute() -> list:
+            table = catalog.materialized(("of type", "step.one"), of_type("step.one"), reads=reads)
+            names.append(table.get_name())
+            if len(names) == 1:
+                retire()  # mid-way, the table this question holds is retired, then dropped
+            return sorted(r[0] for r in catalog.fetchall(f"SELECT event_id FROM {names[-1]}"))
+
+        return compute, names
+
+    def tables() -> set[str]:
+        return {r[0] for r in catalog.fetchall("SELECT table_name FROM duckdb_tables()")}
+
+    def past_the_budget() -> None:  # another question's table pushes it out, no commit at all
+        budget, catalog._shared.budget = catalog._shared.budget, 0
+        monkeypatch.setattr(store, "RETIRED_GRACE", 3600.0)
+        catalog.materialized(("of type", "step.two"), of_type("step.two"))
+        catalog._shared.budget = budget
+        monkeypatch.setattr(store, "RETIRED_GRACE", 0.0)  # the grace is over:
+        catalog.refresh()  # nothing new, but the refresh drops what was retired
+
+    compute, names = question(past_the_budget)
+    assert catalog.cached("one", compute) == [f"a{i}" for i in range(5)]
+    assert len(names) == 2 and names[0] != names[1]
+    assert names[0] not in tables() and names[1] in tables()
+
+    def replaced_long_ago() -> None:  # a commit brings step.one events, a newer question
+        monkeypatch.setattr(store, "RETIRED_GRACE", 3600.0)  # builds its own table, and
+        _refresh_between(catalog, folder, ev("b9", "step.one", 9))  # much later the grace
+        catalog.materialized(("of type", "step.one"), of_type("step.one"), reads=reads)
+        assert names[0] in tables()  # (retired, still readable)
+        monkeypatch.setattr(store, "RETIRED_GRACE", 0.0)  # is over
+        catalog.refresh()
+        assert names[0] not in tables()
+
+    reads = Reads(event_types=frozenset({"step.one"}))
+    compute, names = question(replaced_long_ago, reads)
+    assert catalog.cached("two", compute, reads=reads) == [*(f"a{i}" for i in range(5)), "b9"]
+    assert len(names) == 2 and names[0] != names[1]
+
+
 def test_a_file_that_breaks_the_batch_is_quarantined_and_the_rest_filed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

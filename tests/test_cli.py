@@ -46,6 +46,17 @@ def test_funnel_text_table():
     assert "signal.created" in proc.stdout and "from start" in proc.stdout
 
 
+def test_funnel_text_echoes_the_window_as_given():
+    """`--window 14d` (and the default, 14d) is echoed as 14d, not converted to 2w; a window
+    written in weeks or hours stays in its own unit."""
+    for given, echoed in ((None, "14d"), ("14d", "14d"), ("2w", "2w"), ("36h", "36h")):
+        args = () if given is None else ("--window", given)
+        proc = run_cli("funnel", str(DEMO), "--steps", LOOP, *args)
+        assert proc.returncode == 0, proc.stderr
+        head = f"ordered funnel by correlation.workflow_id, window {echoed}"
+        assert proc.stdout.splitlines()[0] == head
+
+
 def test_missing_step_type_is_a_note_not_an_error():
     proc = run_cli("funnel", str(DEMO), "--steps", "signal.created,no.such.type", "--json")
     assert proc.returncode == 0

@@ -222,6 +222,27 @@ def test_trend_draw_shows_the_numbers_rolling_and_previous_period(berlin) -> Non
     assert "dashed: 2-day rolling mean" in words
 
 
+def test_trend_table_change_against_a_negative_previous_total(folder: Path) -> None:
+    """The table's change is the metric's rule, (total − previous) / |previous|: from −4,555 to
+    +10,657 is +334.0 %, from −200 to −300 is −50.0 %, against 0 there is none."""
+
+    def pnl(n: int, kind: str, day: str, value: int) -> dict:
+        return ev(f"{kind}{n}", kind, utc(f"2026-11-{day}T12:00:00+00:00"), payload={"v": value})
+
+    events = [
+        pnl(1, "a", "17", -4000), pnl(2, "a", "18", -555), pnl(3, "a", "19", 10657),
+        pnl(1, "b", "18", -200), pnl(2, "b", "20", -300),
+        pnl(1, "c", "20", 7),
+    ]  # fmt: skip
+    catalog = open_folder(folder, events)
+    filters = Filters(start=date(2026, 11, 19), end=date(2026, 11, 20), event_types=["a", "b", "c"])
+    view = TrendView(catalog, filters=filters, metric="sum:payload.v", compare=True)
+    (table,) = tables(view.draw(view.data()))
+    frame = table.value.set_index("series")
+    assert list(frame["previous total"]) == ["-4,555", "-200", "0"]
+    assert list(frame["change"]) == ["+334.0%", "-50.0%", "–"]
+
+
 def test_trend_breakdown_and_event_types_with_markup_are_escaped(folder: Path) -> None:
     events = [
         ev("e1", SCRIPT, utc("2026-11-20T09:00:00+00:00"), payload={"venue": SCRIPT}),

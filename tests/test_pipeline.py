@@ -281,6 +281,25 @@ def test_command_text(folder: Path, capsys) -> None:
     assert out.index("s1a  idle") < out.index("s1d  idle") < out.index("s1c  idle")
 
 
+def test_command_text_echoes_the_window_as_given(folder: Path, capsys) -> None:
+    """A window or stuck-after of 14 days typed as 14d is echoed as 14d (never 2w); one typed
+    in weeks or minutes keeps its unit; the default window is the default's text, 14d."""
+    hand_folder(folder)
+    head = (
+        "pipeline by correlation.workflow_id, window {}, stuck after {}, as of 2026-11-20T19:00:00Z"
+    )
+    cases = (
+        (["--window", "14d", "--stuck-after", "14d"], ("14d", "14d")),
+        (["--window", "2w", "--stuck-after", "90m"], ("2w", "90m")),
+        (["--stuck-after", "1d"], ("14d", "1d")),
+    )
+    for options, echoed in cases:
+        assert (
+            run_cmd([str(folder), "--steps", "a,b,c", *options, "--as-of", "2026-11-20T19:00"]) == 0
+        )
+        assert capsys.readouterr().out.splitlines()[0] == head.format(*echoed)
+
+
 def test_command_notes_a_missing_step(folder: Path, capsys) -> None:
     hand_folder(folder)
     assert run_cmd([str(folder), "--steps", "a,nope", "--as-of", "2026-11-20T19:00"]) == 0

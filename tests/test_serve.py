@@ -110,3 +110,49 @@ def test_panel_serve_of_the_app_module_serves_the_dashboard(procs: int) -> None:
         assert len(serving_processes(port)) == (1 if procs == 1 else 1 + procs)
         for _ in range(4):
             assert "Operator loop funnel" in session_text(url)
+
+
+def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_path: Path) -> None:
+    """A notebook or test process opens many folders: once a catalog is closed, the app's
+    once-per-process records of it (warmed views, the start, the folder's check) let it go,
+    so they stay bounded by the catalogs still open, not by every folder ever opened."""
+    import asyncio
+    import gc
+    import threading
+
+    import panel as pn
+
+    from opdash import app
+    from tests.conftest import write_lines
+
+    def warming() -> list[threading.Thread]:
+        return [t for t in threading.enumerate() if t.name == "opdash-warm"]
+
+    records = {"_WARMED": app._WARMED, "_STARTED": app._STARTED, "_CHECKED": app._CHECKED}
+    before = {name: len(held) for name, held in records.items()}
+    kept = None
+    for i in range(6):
+        folder = tmp_path / f"folder{i}"
+        write_lines(folder / "events" / "a.jsonl", [ev(f"e{i}", "step.one"), ev(f"f{i}", "b", 1)])
+        refresh = 3600 if i == 1 else 0  # a scheduled refresh does not keep its catalog either
+        catalog, _report = app.serving_catalog(folder, refresh_seconds=refresh, log=False)
+        for thread in warming():
+            thread.join(60)
+        app.warm(catalog)
+        assert catalog in app._WARMED and catalog in app._STARTED
+        if i == 0:
+            kept = catalog  # still open: still known
+        else:
+            catalog.close()
+        del catalog
+    gc.collect()
+    grown = {name: len(held) - before[name] for name, held in records.items()}
+    assert grown == {"_WARMED": 1, "_STARTED": 1, "_CHECKED": 1}, grown
+    assert kept in app._WARMED and kept in app._STARTED
+    kept.close()
+    del kept
+    gc.collect()
+    assert {name: len(held) for name, held in records.items()} == before
+    (task,) = [k for k in pn.state._scheduled if f"{tmp_path / 'folder1'}-" in k]
+    asyncio.run(pn.state._scheduled[task][1]())  # its next turn: the catalog is gone, so it ends
+    assert task not in pn.state._scheduled

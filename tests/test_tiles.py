@@ -256,6 +256,32 @@ def test_kpi_without_compare_has_no_previous(kpi_catalog) -> None:
     assert (got.value, got.previous, got.change_pct) == (12, None, None)
 
 
+def test_kpi_change_against_a_negative_previous_is_against_its_magnitude(tmp_path) -> None:
+    """−4,555 in the window before and +10,657 now is a rise of 334 %, not −334 %: the change is
+    (value − previous) / |previous| (docs/dashboard-spec.md), the trend's rule; the tile too."""
+    events = [
+        ev("p1", TRADE, VIEW_AS_OF - DAY - HOUR, None, **pnl(-4555)),
+        ev("p2", TRADE, VIEW_AS_OF - HOUR, None, **pnl(10657)),
+        ev("p3", SIGNAL, VIEW_AS_OF - DAY - HOUR, None, **pnl(-200)),
+        ev("p4", SIGNAL, VIEW_AS_OF - HOUR, None, **pnl(-300)),
+    ]
+    write_lines(tmp_path / "events" / "pnl.jsonl", events)
+    catalog = open_catalog(tmp_path)
+    for types, value, previous, change in (
+        ([TRADE], 10657, -4555, (10657 + 4555) / 4555 * 100),  # +333.96…
+        ([SIGNAL], -300, -200, -50.0),  # further below zero: a fall
+    ):
+        got = kpi(catalog, "sum:payload.pnl", event_types=types, window="1d", as_of=VIEW_AS_OF)
+        ref = kpi_ref(
+            events, "sum:payload.pnl", event_types=types, window_seconds=86400, as_of=VIEW_AS_OF
+        )
+        assert (got.value, got.previous) == (value, previous)
+        assert same(got.change_pct, change) and same(ref[2], change), (got, ref)
+    view = KpiView(catalog, filters=Filters(end=VIEW_DAY), metric="sum:payload.pnl")
+    view.event_types = [TRADE]
+    assert "+334.0% vs the 1d before (-4,555.00)" in html_of(view._render())
+
+
 def test_kpi_refuses_a_bad_metric_or_window(kpi_catalog) -> None:
     with pytest.raises(UsageError, match="bad metric"):
         kpi(kpi_catalog, "median:payload.pnl", as_of=T0)

@@ -467,6 +467,28 @@ def test_compare_previous_across_a_dst_change(folder: Path) -> None:
     ]
 
 
+def test_compare_change_against_a_negative_previous_is_against_its_magnitude(folder: Path) -> None:
+    """A change is (value − previous) / |previous|: from −4,555 to +10,657 is +334 % (a rise),
+    from −200 to −300 is −50 % (a fall); against 0 there is no percent (docs/trends.md)."""
+    events = [
+        ev(1, "a", "2026-10-01T12:00:00Z", v=-4555), ev(2, "a", "2026-10-02T12:00:00Z", v=-200),
+        ev(3, "a", "2026-10-03T12:00:00Z", v=0), ev(4, "a", "2026-10-04T12:00:00Z", v=10657),
+        ev(5, "a", "2026-10-05T12:00:00Z", v=-300), ev(6, "a", "2026-10-06T12:00:00Z", v=5),
+    ]  # fmt: skip
+    c = catalog(folder, events)
+    r = trend(
+        c, "a", since="2026-10-04", until="2026-10-07", metric="sum:payload.v", compare="previous"
+    )
+    buckets = r.series[0].buckets
+    assert [(b.value, b.previous) for b in buckets] == [(10657, -4555), (-300, -200), (5, 0)]
+    assert [b.change_pct for b in buckets] == [
+        pytest.approx((10657 + 4555) / 4555 * 100),  # +333.96…
+        pytest.approx(-50.0),
+        None,
+    ]
+    assert f"{buckets[0].change_pct:+.0f}%" == "+334%"
+
+
 # -- several series -----------------------------------------------------------------------------
 
 

@@ -117,7 +117,8 @@ class Headlines:
 
         Results must be immutable (the metrics return frozen dataclasses). A result whose
         queries straddled a refresh's commit is computed again (see ``Versions.one_version``):
-        it may then be newer than the version it is filed under, never older or mixed. With
+        it may then be newer than the version it is filed under, never older or mixed; so is one
+        that failed because a shared table it read was dropped (its grace over). With
         ``reads``, an answer of an older version is served when no refresh since changed what
         it reads.
         """
@@ -217,6 +218,10 @@ class Catalog(Headlines):
         refresh lock, so readers never wait for a refresh to finish."""
         return self._db.cursor()
 
+    def user_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for a SQL tile's query (:meth:`Database.user_cursor`)."""
+        return self._db.user_cursor()
+
     def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> Any:
         """Run SQL on a fresh cursor and return a pandas DataFrame."""
         return self._db.sql(query, params)
@@ -253,7 +258,8 @@ class Catalog(Headlines):
         For intermediate results many questions share (a funnel's chains, whatever the window
         or date range). The table serves newer data versions while no refresh changed what it
         ``reads`` (None: one version only). What is kept is bounded by bytes (see
-        opdash.catalog.store); a retired table stays readable for a grace period. A catalog
+        opdash.catalog.store); a retired table stays readable for a grace period, and a
+        question that reads it after that is computed again (see :meth:`cached`). A catalog
         that keeps nothing (``keep_shared=False``: a command asking one question) returns the
         expression itself, computed within that question.
         """
@@ -276,6 +282,7 @@ class Catalog(Headlines):
         name, retired = self._shared.build(key, build)
         for old, old_key in retired:  # no new question gets it; those reading it finish
             self._results.forget(("shared", old_key), old)
+        self._shared.drop_retired()  # (after the forgetting: no question is handed a dropped one)
         return name
 
     def shaped_sql(

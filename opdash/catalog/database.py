@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from opdash import ingest
+from opdash import ingest, masking
 from opdash.catalog.memory import memory_limit
 
 QUARANTINE_DDL = """
@@ -71,6 +71,7 @@ class Database:
         ):
             self.con.execute(ddl)
         self._cursor_lock = threading.Lock()
+        self._masking_declared = False
         self._local = threading.local()
 
     @property
@@ -84,6 +85,16 @@ class Database:
     def cursor(self) -> duckdb.DuckDBPyConnection:
         """A new cursor: DuckDB connections must not be shared by threads."""
         with self._cursor_lock:
+            return self.con.cursor()
+
+    def user_cursor(self) -> duckdb.DuckDBPyConnection:
+        """A new cursor for a query the user wrote (a SQL tile): the masking functions its
+        relations are read through are declared first, on the connection itself (a function
+        declared on a cursor dies with it)."""
+        with self._cursor_lock:
+            if not self._masking_declared:
+                masking.declare_functions(self.con)
+                self._masking_declared = True
             return self.con.cursor()
 
     def sql(self, query: str, params: dict[str, Any] | list[Any] | None = None) -> Any:

@@ -29,6 +29,7 @@ from opdash import ingest
 from opdash.catalog.disk_cache import DiskCache, key_of
 from opdash.catalog.versions import ANY_TIME, NAMES_KEPT, Change, Versions
 from opdash.contract import SETTINGS_FILES, ArtifactFile, FileKind, classify
+from opdash.masking import mask_array, mask_text
 from opdash.parquet import ParquetSource
 
 MARK_BYTES = 4096
@@ -531,12 +532,26 @@ class Loader:
         if fast:
             self._con.execute("INSERT INTO quarantine SELECT * FROM fast_quarantine")
         if staged:
-            self._con.execute(
-                "INSERT INTO quarantine SELECT source_file, source_line, source_row, reason, "
-                "detail, raw FROM staged WHERE reason IS NOT NULL "
-                "ORDER BY file_seq, source_line, source_row"
-            )
+            self._quarantine_staged()
         self._file_new_rows(fast, staged=staged)
+
+    def _quarantine_staged(self) -> None:
+        """The staged records with a reason, into ``quarantine`` with their detail and raw text
+        masked (vectorised: only texts that may hold a secret are masked in Python)."""
+        bad = self._con.sql(
+            "SELECT source_file, source_line, source_row, reason, detail, raw FROM staged "
+            "WHERE reason IS NOT NULL ORDER BY file_seq, source_line, source_row"
+        ).to_arrow_table()
+        if not bad.num_rows:
+            return
+        for name in ("detail", "raw"):
+            column = bad.schema.get_field_index(name)
+            bad = bad.set_column(column, name, mask_array(bad[name]))
+        self._con.register("opdash_masked_quarantine", bad)
+        try:
+            self._con.execute("INSERT INTO quarantine SELECT * FROM opdash_masked_quarantine")
+        finally:
+            self._con.unregister("opdash_masked_quarantine")
 
     def _scan_fast(self, src: ParquetSource, batch: _Batch) -> bool:
         """Collect an in-place parquet file's bad rows; False when the file cannot be scanned.
@@ -553,11 +568,12 @@ class Loader:
         if known is not None:
             if known:
                 self._con.executemany(
-                    "INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)", known
+                    "INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                    masked_quarantine(known),
                 )
             return True
         try:
-            rows = self._con.execute(src.quarantine_sql()).fetchall()
+            rows = masked_quarantine(self._con.execute(src.quarantine_sql()).fetchall())
         except duckdb.Error as exc:
             batch.bad_file(src.relpath, _first_line(exc))
             return False
@@ -738,7 +754,9 @@ class Loader:
         self._con.execute("CREATE OR REPLACE VIEW events AS " + "\nUNION ALL\n".join(parts))
 
     def _quarantine_rows(self, rows: list[tuple]) -> None:
-        self._con.executemany("INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)
+        self._con.executemany(
+            "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", masked_quarantine(rows)
+        )
 
     # -- runs -------------------------------------------------------------------------------
     def _read_run_meta(self, src: _Source, state: FileState, batch: _Batch) -> None:
@@ -774,3 +792,9 @@ def _whole_file_readable(path: Path, kind: FileKind) -> bool:
 
 def _first_line(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def masked_quarantine(rows: list) -> list[tuple]:
+    """Quarantine rows (file, line, row, reason, detail, raw) with the secrets in their detail
+    and raw text masked: a broken record is stored — and cached — only so."""
+    return [(*row[:4], mask_text(row[4]), mask_text(row[5])) for row in rows]

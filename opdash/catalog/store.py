@@ -5,7 +5,8 @@ range; Today's task events): it is computed once into a DuckDB table and every q
 that. What is kept is bounded by bytes (``SHARED_SHARE`` of the memory cap, ``OPDASH_SHARED_MB``
 to override), the least recently asked for retired first; past DuckDB's memory cap a kept table
 spills to the private temporary folder like any other. A retired table is dropped
-``RETIRED_GRACE`` seconds later, so a question still reading it finishes.
+``RETIRED_GRACE`` seconds later, so a question still reading it finishes; one that reads it
+after that is computed again on the current version (``Versions.one_version``).
 
 A build is an ibis expression (or SQL text); it may number rows (:class:`Builder`).
 """
@@ -95,7 +96,7 @@ class SharedTables:
     def build(self, key: Hashable, build: Callable[[Builder], Any]) -> tuple[str, list]:
         """Compute ``build(builder)`` (an ibis table expression, or SQL text) into a new kept
         table. Returns its name and the tables it retired (replaced, or past the budget): the
-        caller forgets those so no new question reads them."""
+        caller forgets those so no new question reads them, then calls :meth:`drop_retired`."""
         name = f"opdash_shared_{next(_names)}"
         expr = build(Builder(portable=self.portable))
         sql = expr if isinstance(expr, str) else str(self._db.ibis.compile(expr))
@@ -119,7 +120,6 @@ class SharedTables:
             now = time.monotonic()
             retiring = [(old, self._kept.pop(old)[0]) for old in dict.fromkeys(replaced + surplus)]
             self._retired += [(now, old, old_key) for old, old_key in retiring]
-        self.drop_retired()
         return name, retiring
 
     def drop_retired(self) -> None:

@@ -4,11 +4,13 @@ Every refresh that changes anything is a new *version*. It records a :class:`Cha
 tables, and which events: from when, of which types, by which actors); an answer that declares
 what it :class:`Reads` is kept across the versions whose changes spare it. A computation runs on
 one version (:meth:`Versions.one_version`): if a commit lands while its queries run and may have
-changed what it reads, it is computed again while the next commit waits.
+changed what it reads, it is computed again while the next commit waits; so is one that failed
+because a kept table it read was dropped meanwhile (:func:`dropped_table`), whenever that was.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -22,6 +24,26 @@ T = TypeVar("T")
 ANY_TIME = datetime.min.replace(tzinfo=UTC)
 CHANGES_KEPT = 256
 NAMES_KEPT = 100  # a change to more event types or actors than this may touch any
+#: Tries of a computation whose kept table was dropped under it, each on the current version.
+DROPPED_TRIES = 3
+#: What DuckDB (and Spark) say of a table opdash kept and has since dropped.
+_DROPPED = re.compile(
+    r"(?:Table with name |table or view `?)(opdash_\w+)`? (?:does not exist|cannot be found)"
+)
+
+
+def dropped_table(exc: BaseException) -> str | None:
+    """The name of an opdash table (a shared table, or a generation's on Spark) that ``exc``, or
+    an error it was raised from, says does not exist: the table was retired and dropped (its
+    grace over: opdash.catalog.store) while a question still read it. None for other errors."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        found = _DROPPED.search(str(exc))
+        if found:
+            return found.group(1)
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 @dataclass(frozen=True)
@@ -96,15 +118,18 @@ class Versions:
         straddle a refresh's commit, seeing some tables before it and some after: such a result
         is computed again — unless the commit changed none of what it ``reads``, when both
         sides give the same answer — and that time the next commit waits for it. A failure that
-        straddled a commit is tried again too (a table it read may have been replaced). No
-        session ever sees half a refresh, and no computation waits for more than one commit."""
+        straddled a commit is tried again too (a table it read may have been replaced), and so
+        is one because a kept table it read was dropped (retired, its grace over), however long
+        ago the commit that replaced it was or with none at all (retired past the byte budget):
+        asked again, the table is built anew on the current version. No session ever sees half
+        a refresh, and no computation waits for more than one commit."""
         with self._cond:
             self._cond.wait_for(lambda: not self._committing)
             commits, version = self._commits, self.version
         try:
             result = compute()
-        except Exception:
-            if not self._straddled(commits, version, None):
+        except Exception as exc:
+            if not dropped_table(exc) and not self._straddled(commits, version, None):
                 raise
         else:
             if not self._straddled(commits, version, reads):
@@ -113,7 +138,14 @@ class Versions:
             self._cond.wait_for(lambda: not self._committing)
             self._holding_off += 1
         try:
-            return compute()
+            tries = 1
+            while True:
+                try:
+                    return compute()
+                except Exception as exc:
+                    if tries >= DROPPED_TRIES or not dropped_table(exc):
+                        raise
+                tries += 1
         finally:
             with self._cond:
                 self._holding_off -= 1

@@ -72,13 +72,16 @@ def run(args: argparse.Namespace) -> int:
         dropped_at=args.dropped_at,
         dropped_limit=args.limit,
     )
-    return emit(args, result, table)
+    return emit(args, result, lambda r: table(r, window=args.window))
 
 
-def table(result) -> str:
-    from opdash.timeutil import format_duration
+def table(result, *, window: str | None = None) -> str:
+    """The funnel as text; ``window`` is echoed as the user gave it (else written in days,
+    hours or minutes: opdash.timeutil)."""
+    from opdash.timeutil import duration_text, format_duration
 
-    head = f"{result.order} funnel by {result.by}, window {format_duration(result.window_seconds)}"
+    echoed = duration_text(window) if window is not None else format_duration(result.window_seconds)
+    head = f"{result.order} funnel by {result.by}, window {echoed}"
     lines = [
         head,
         f"{'step':<4} {'event type':<32} {'count':>8} {'from prev':>10} {'from start':>10}",

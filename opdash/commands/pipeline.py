@@ -47,15 +47,22 @@ def run(args: argparse.Namespace) -> int:
         by=args.by,
         limit=args.limit,
     )
-    return emit(args, result, table)
+    return emit(args, result, lambda r: table(r, window=args.window, stuck_after=args.stuck_after))
 
 
-def table(result) -> str:
-    from opdash.timeutil import format_duration, human_duration
+def table(result, *, window: str | None = None, stuck_after: str | None = None) -> str:
+    """The pipeline as text; ``window`` and ``stuck_after`` are echoed as the user gave them
+    (else written in days, hours or minutes: opdash.timeutil)."""
+    from opdash.timeutil import duration_text, format_duration, human_duration
 
+    window = format_duration(result.window_seconds) if window is None else duration_text(window)
+    stuck = (
+        format_duration(result.stuck_after_seconds)
+        if stuck_after is None
+        else duration_text(stuck_after)
+    )
     lines = [
-        f"pipeline by {result.by}, window {format_duration(result.window_seconds)}, "
-        f"stuck after {format_duration(result.stuck_after_seconds)}, as of {_iso(result.as_of)}",
+        f"pipeline by {result.by}, window {window}, stuck after {stuck}, as of {_iso(result.as_of)}",
         f"{'stage':<5} {'event type':<32} {'workflows':>9} {'stuck':>7}",
     ]
     for stage in result.stages:

@@ -1,7 +1,9 @@
 """opdash snapshot DIR --out OUT [--as-of ISO]: the status as deterministic files to archive.
 
 Writes status_snapshot.json, status_snapshot.html, runs.json and runs/<run_id>/{snapshot,tail,
-alerts}.json under OUT (never inside DIR). Same artifacts and same --as-of: the same bytes.
+alerts}.json under OUT (never inside DIR), and lists them in OUT/.opdash-snapshot.json: the next
+snapshot into OUT deletes the files of runs that have since gone (nothing else). Same artifacts
+and same --as-of: the same bytes.
 """
 
 from __future__ import annotations
@@ -38,5 +40,6 @@ def run(args: argparse.Namespace) -> int:
         if exc.errno != errno.ENAMETOOLONG:
             raise
         raise UsageError(f"--out {args.out}: {exc.strerror}") from None
-    print(f"wrote {len(written.files)} files to {written.out}")
+    gone = f", removed {len(written.removed)} of runs since gone" if written.removed else ""
+    print(f"wrote {len(written.files)} files to {written.out}{gone}")
     return 0

@@ -28,6 +28,7 @@ from opdash.metrics.trend import (
     TrendResult,
     TrendSeries,
     metric_arguments,
+    percent_change,
     trend,
 )
 
@@ -310,11 +311,7 @@ def totals_frame(result: TrendResult, labels: list[str]) -> pd.DataFrame:
             else:
                 previous = _total(before)
             row[f"previous {total_name}"] = _number(previous)
-            change = (
-                None
-                if previous in (None, 0) or total is None
-                else (total - previous) / previous * 100
-            )
+            change = percent_change(total, previous)
             row["change"] = "–" if change is None else f"{change:+.1f}%"
         rows.append(row)
     return pd.DataFrame(rows)

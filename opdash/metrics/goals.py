@@ -539,6 +539,11 @@ def _measures(catalog, goal_list: list[Goal], as_of: datetime) -> list[int | flo
         as_of=to_micros(as_of),
         **starts,
     ).iloc[0]
+    from opdash.metrics.sqlfuncs import refuse_too_large
+
+    for i, goal in enumerate(plain):
+        if goal.kind == "sum":
+            refuse_too_large(found[f"too_large{i}"], goal.path)
     values = iter(_number(goal, found[f"value{i}"]) for i, goal in enumerate(plain))
     return [None if goal.kind == "conversion" else next(values) for goal in goal_list]
 
@@ -547,36 +552,42 @@ def _number(goal: Goal, value: Any) -> int | float:
     missing = value is None or value != value  # no rows: SUM is NULL
     if goal.kind in ("count", "unique"):
         return 0 if missing else int(value)
-    return 0.0 if missing else float(value)
+    return 0.0 if missing else float(Fraction(value))  # an exact decimal sum (sqlfuncs.exact)
 
 
 def _goal_events(goal_list: list[Goal], view, keep: tuple[str, ...]) -> ibis.Table:
     """The goals' events: type, time, the columns the filters read (``keep``) and, per unique
-    or sum goal i, the value it measures."""
+    or sum goal i, the value it measures (``value{i}``; a sum goal's as an exact decimal, and
+    ``large{i}``: whether it is too large to sum exactly)."""
     from opdash.metrics.scope import with_columns
     from opdash.metrics.sqlfuncs import functions
 
     fns = functions(view)
     events = view.table("events")
     rows = events.filter(events.event_type.isin(sorted({goal.event for goal in goal_list})))
-    measured = {
-        f"value{i}": _measured_value(goal, rows, fns)
-        for i, goal in enumerate(goal_list)
-        if goal.kind != "count"
-    }
+    measured = {}
+    for i, goal in enumerate(goal_list):
+        if goal.kind != "count":
+            measured.update(_measured_value(goal, rows, fns, i))
     rows = rows.select(
         *with_columns(keep, "event_type"), us=fns.epoch_us(rows.occurred_at), **measured
     )
     return rows.order_by(["event_type", "us"])  # kept in order: a period reads few row groups
 
 
-def _measured_value(goal: Goal, rows: ibis.Table, fns) -> ibis.Value:
+def _measured_value(goal: Goal, rows: ibis.Table, fns, i: int) -> dict[str, ibis.Value]:
     from opdash.contract import field_path
+    from opdash.metrics.sqlfuncs import EXACT_LIMIT, exact
 
     if goal.kind == "unique":
-        return fns.field(rows, goal.by)
+        return {f"value{i}": fns.field(rows, goal.by)}
     resolved = field_path(goal.path)
-    return fns.json_number(rows[resolved.column], resolved.json_path)
+    column = rows[resolved.column]
+    number = fns.json_number(column, resolved.json_path)
+    return {
+        f"value{i}": exact(fns.json_text(column, resolved.json_path), number),
+        f"large{i}": number.abs() >= EXACT_LIMIT,
+    }
 
 
 def _measures_at(goal_list: list[Goal], events: ibis.Table, given) -> ibis.Table:
@@ -592,6 +603,7 @@ def _measures_at(goal_list: list[Goal], events: ibis.Table, given) -> ibis.Table
             aggregates[f"value{i}"] = rows[f"value{i}"].nunique(where=where)
         else:
             aggregates[f"value{i}"] = rows[f"value{i}"].sum(where=where)
+            aggregates[f"too_large{i}"] = rows.count(where=where & rows[f"large{i}"])
     return rows.aggregate(**aggregates)
 
 

@@ -15,7 +15,13 @@ from typing import Any
 
 import ibis
 
-from opdash.metrics.sqlfuncs import functions
+from opdash.metrics.sqlfuncs import (
+    EXACT_TYPE,
+    exact,
+    functions,
+    refuse_too_large,
+    too_large,
+)
 from opdash.metrics.trend import (
     metric_arguments,
     metric_value,
@@ -86,23 +92,32 @@ def kpi(
     rows = events.filter(us > bottom, us <= top)
     if types:
         rows = rows.filter(rows.event_type.isin(types))
+    if parsed.path:
+        text = envelope_field(rows, parsed.path)
+        number, decimal = numeric_text(text), exact(text, numeric_text(text))
+    else:
+        number, decimal = ibis.null("float64"), ibis.null(EXACT_TYPE)
     rows = rows.select(
         b=ibis.ifelse(epoch_us(rows.occurred_at) > top - span, 0, -1),
         ent=envelope_field(rows, by_path),
-        num=numeric_text(envelope_field(rows, parsed.path))
-        if parsed.path
-        else ibis.null("float64"),
+        num=number,
+        dec=decimal,
     )
     frame = (
         rows.group_by("b")
         .aggregate(
-            n=rows.count(), uniq=rows.ent.nunique(), total=rows.num.sum(), values=rows.num.count()
+            n=rows.count(),
+            uniq=rows.ent.nunique(),
+            total=rows.dec.sum(),
+            values=rows.num.count(),
+            too_large=too_large(rows.num),
         )
         .execute()
     )
     found = {
         int(r["b"]): r for r in frame.astype(object).where(frame.notna(), None).to_dict("records")
     }
+    refuse_too_large(sum(r["too_large"] or 0 for r in found.values()), parsed.path)
     value = metric_value(parsed, found.get(0))
     previous = metric_value(parsed, found.get(-1)) if compare else None
     present = set(catalog.event_types())

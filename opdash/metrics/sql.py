@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opdash.errors import UsageError
-from opdash.masking import MASK, looks_secret, mask
+from opdash.masking import MASK, SUSPECT, looks_secret, mask
 
 #: The catalog's relations a query may read.
 SQL_TABLES = ("events", "quarantine", "duplicates", "runs", "alerts")
@@ -158,11 +158,15 @@ def run_sql(catalog, sql: str, scope=None, *, limit: int = MAX_ROWS) -> SqlResul
     events = catalog.table("events")
     if scope is not None:
         events = filter_events(events, scope, with_time=True)
-    wrapped = (
-        f"WITH events AS ({catalog.ibis.compile(events)})\n"
-        f"SELECT * FROM (\n{statement_body(sql)}\n) AS tile LIMIT {limit + 1}"
+    relations = {"events": (events, f"({catalog.ibis.compile(events)})")}
+    for name in SQL_TABLES[1:]:
+        relations[name] = (catalog.table(name), _quote(name))
+    masked = ",\n".join(
+        f"{_quote(name)} AS (SELECT {_masked_columns(table)} FROM {source} AS unmasked)"
+        for name, (table, source) in relations.items()
     )
-    cursor = catalog.cursor()
+    wrapped = f"WITH {masked}\nSELECT * FROM (\n{statement_body(sql)}\n) AS tile LIMIT {limit + 1}"
+    cursor = catalog.user_cursor()
     timer = threading.Timer(TIMEOUT_SECONDS, cursor.interrupt)
     timer.start()
     try:
@@ -182,6 +186,30 @@ def run_sql(catalog, sql: str, scope=None, *, limit: int = MAX_ROWS) -> SqlResul
         rows=[_masked_row(columns, row) for row in rows[:limit]],
         truncated=len(rows) > limit,
     )
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _masked_columns(table) -> str:
+    """The select list of a relation as a query sees it: every text and JSON value masked
+    (``opdash_mask_text`` / ``opdash_mask_json``, :func:`~opdash.masking.declare_functions`) before
+    any expression of the query can transform it. DuckDB's own regular expression picks the
+    values that may hold a secret (:data:`~opdash.masking.SUSPECT`); only those reach Python."""
+    suspect = "'" + SUSPECT.replace("'", "''") + "'"
+    columns = []
+    for name, dtype in table.schema().items():
+        column = _quote(name)
+        if dtype.is_json():
+            text = f"{column}::VARCHAR"
+            expr = f"CASE WHEN regexp_matches({text}, {suspect}) THEN opdash_mask_json({text})::JSON ELSE {column} END"
+        elif dtype.is_string():
+            expr = f"CASE WHEN regexp_matches({column}, {suspect}) THEN opdash_mask_text({column}) ELSE {column} END"
+        else:
+            expr = column
+        columns.append(f"{expr} AS {column}")
+    return ", ".join(columns)
 
 
 def _masked_row(columns: list[str], row: tuple) -> tuple:

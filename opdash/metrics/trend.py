@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,7 +20,7 @@ import ibis
 
 from opdash import calendar
 from opdash.errors import UsageError, did_you_mean
-from opdash.metrics.sqlfuncs import functions
+from opdash.metrics.sqlfuncs import exact, functions, refuse_too_large, too_large
 from opdash.timeutil import from_micros, to_micros
 
 INTERVALS = ("hour", "day", "week", "month")
@@ -362,7 +363,9 @@ def _aggregate(catalog, types, metric, by, breakdown, limit, bounds) -> list[dic
     if metric.kind == "unique":
         columns["ent"] = envelope_field(base, by)
     if metric.kind in ("sum", "avg"):
-        columns["num"] = numeric_text(envelope_field(base, metric.path))
+        text = envelope_field(base, metric.path)
+        columns["num"] = numeric_text(text)
+        columns["dec"] = exact(text, columns["num"])
     if breakdown:
         columns["key"] = envelope_field(base, breakdown)
     base = base.select(**columns)
@@ -380,10 +383,13 @@ def _aggregate(catalog, types, metric, by, breakdown, limit, bounds) -> list[dic
     if metric.kind == "unique":
         aggregates["uniq"] = rows.ent.nunique()
     if metric.kind in ("sum", "avg"):
-        aggregates["total"] = rows.num.sum()
+        aggregates["total"] = rows.dec.sum()
         aggregates["values"] = rows.num.count()
+        aggregates["too_large"] = too_large(rows.num)
     result = rows.group_by(groups).aggregate(**aggregates).execute()
-    return result.astype(object).where(result.notna(), None).to_dict("records")
+    records = result.astype(object).where(result.notna(), None).to_dict("records")
+    refuse_too_large(sum(r.get("too_large") or 0 for r in records), metric.path)
+    return records
 
 
 def _rank(rows: ibis.Table, metric: Metric, limit: int) -> ibis.Table:
@@ -399,7 +405,7 @@ def _rank(rows: ibis.Table, metric: Metric, limit: int) -> ibis.Table:
     elif metric.kind == "unique":
         total = current.ent.nunique()
     elif metric.kind == "sum":
-        total = current.num.sum().coalesce(0.0).abs()
+        total = current.dec.sum().coalesce(0).abs()
     else:  # avg: by how many values were averaged
         total = current.num.count()
     totals = current.group_by(["et", "key"]).aggregate(total=total)
@@ -430,11 +436,11 @@ def metric_value(metric: Metric, row: dict[str, Any] | None) -> float | int | No
         return int(row["n"]) if row else 0
     if metric.kind == "unique":
         return int(row["uniq"]) if row else 0
-    total = float(row["total"]) if row and row["total"] is not None else 0.0
+    total = Fraction(row["total"]) if row and row["total"] is not None else Fraction(0)
     if metric.kind == "sum":
-        return total
+        return float(total)
     values = int(row["values"]) if row and row["values"] is not None else 0
-    return total / values if values else None
+    return float(total / values) if values else None
 
 
 def _series(types, metric, rows, broken_down, limit, starts, ends, rolling, compare):
@@ -477,7 +483,11 @@ def _series(types, metric, rows, broken_down, limit, starts, ends, rolling, comp
 
 
 def percent_change(value: float | int | None, previous: float | int | None) -> float | None:
-    """(value − previous) / previous × 100; null when previous is 0 or null, or value is null."""
+    """(value − previous) / |previous| × 100; null when previous is 0 or null, or value is null.
+
+    Against the previous value's magnitude, so the sign says which way it moved: −4,555 →
+    +10,657 is +334 %, −200 → −300 is −50 %. The one rule for every change shown (a trend's
+    buckets and totals, a KPI): docs/trends.md."""
     if previous is None or previous == 0 or value is None:
         return None
-    return (value - previous) / previous * 100
+    return (value - previous) / abs(previous) * 100

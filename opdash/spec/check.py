@@ -265,7 +265,7 @@ def _engine_problems(spec: DashboardSpec | None, catalog, label: str) -> list[Pr
     if not tiles:
         return []
     try:
-        catalog.cursor().close()
+        catalog.user_cursor().close()
     except UsageError as refused:
         return [
             Problem(

@@ -92,9 +92,11 @@ class SparkCatalog(Headlines):
     def table(self, name: str = "events"):
         return self.ibis.table(name)
 
-    def cursor(self):
+    def user_cursor(self):
         """SQL tiles run DuckDB SQL on a cursor: not on Spark."""
         raise refuse_user_sql()
+
+    cursor = user_cursor  # no DuckDB cursor of any kind on Spark
 
     def fetchall(self, query: str, params: Any = None) -> list[tuple]:
         """Rows of one of opdash's own queries (DuckDB SQL, translated)."""
