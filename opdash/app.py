@@ -9,11 +9,13 @@ DIR``.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import logging
 import os
 import sys
 import threading
+import weakref
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -436,7 +438,10 @@ def _warm_funnel_orders(catalog: Catalog, spec: DashboardSpec) -> None:
                 logging.getLogger("opdash").debug("warming a funnel failed", exc_info=True)
 
 
-_WARMED: dict[Catalog, dict[tuple, Hashable]] = {}  # (filters, place on the page) -> key warmed
+#: Per catalog: (filters, place on the page) -> the key warmed there. Weak, like ``_STARTED`` and
+#: ``_CHECKED``: a catalog closed and let go leaves them, so a process that opens many folders
+#: (a notebook, a test run) keeps records of the open ones only.
+_WARMED: weakref.WeakKeyDictionary[Catalog, dict[tuple, Hashable]] = weakref.WeakKeyDictionary()
 
 
 def schedule_refresh(catalog, seconds: int, spec: DashboardSpec | None = None) -> None:
@@ -445,13 +450,21 @@ def schedule_refresh(catalog, seconds: int, spec: DashboardSpec | None = None) -
     version on their own and redraw in place."""
     import asyncio
 
-    async def refresh() -> None:
-        try:
-            await asyncio.get_running_loop().run_in_executor(None, refresh_and_warm, catalog, spec)
-        except Exception:  # noqa: BLE001  (a failed refresh must not stop the next one)
-            logging.getLogger("opdash").exception("refresh of %s failed", catalog.root)
+    held, root = weakref.ref(catalog), catalog.root  # the task does not keep the catalog
+    name = f"opdash-refresh-{root}-{id(catalog)}"
 
-    pn.state.schedule_task(f"opdash-refresh-{catalog.root}", refresh, period=f"{seconds}s")
+    async def refresh() -> None:
+        live = held()
+        if live is None:  # closed and let go: its refresh ends with it
+            with contextlib.suppress(KeyError):
+                pn.state.cancel_task(name)
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, refresh_and_warm, live, spec)
+        except Exception:  # noqa: BLE001  (a failed refresh must not stop the next one)
+            logging.getLogger("opdash").exception("refresh of %s failed", root)
+
+    pn.state.schedule_task(name, refresh, period=f"{seconds}s")
 
 
 def start_warming(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
@@ -467,21 +480,22 @@ def start_warming(catalog: Catalog, spec: DashboardSpec | None = None) -> None:
     threading.Thread(target=run, name="opdash-warm", daemon=True).start()
 
 
-_CHECKED: dict[tuple, CheckReport] = {}
+_CHECKED: weakref.WeakKeyDictionary[Catalog, dict[str, CheckReport]] = weakref.WeakKeyDictionary()
 
 
 def checked(catalog: Catalog, spec_path: str | None = None, *, log: bool = True) -> CheckReport:
-    """The folder's check (its spec, goals and data), once per process and spec — ``panel
-    serve`` runs the app script for every session. The catalog then watches the files the
-    spec's state tiles show, so an edit redraws them like new data."""
-    key = (os.getpid(), catalog.root, spec_path or "")
-    if key not in _CHECKED:
+    """The folder's check (its spec, goals and data), once per catalog and spec — so once per
+    process: ``panel serve`` runs the app script for every session. The catalog then watches
+    the files the spec's state tiles show, so an edit redraws them like new data."""
+    reports = _CHECKED.setdefault(catalog, {})  # per catalog: a forked process opens its own
+    key = spec_path or ""
+    if key not in reports:
         report = check_folder(catalog.root, spec_path, catalog=catalog)
         for problem in report.blocking if log else ():  # (opdash serve prints them itself)
             logging.getLogger("opdash").warning("%s", problem.text())
         catalog.watch(report.spec.sources())
-        _CHECKED[key] = report
-    return _CHECKED[key]
+        reports[key] = report
+    return reports[key]
 
 
 def dashboard(
@@ -541,7 +555,7 @@ def serving_catalog(
     return catalog, report
 
 
-_STARTED: set[Catalog] = set()
+_STARTED: weakref.WeakSet[Catalog] = weakref.WeakSet()
 _STARTED_LOCK = threading.Lock()
 
 
