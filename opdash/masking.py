@@ -122,16 +122,11 @@ def mask_array(values, *, as_json: bool = False):
 
 def declare_functions(con) -> None:
     """Declare ``opdash_mask_text`` and ``opdash_mask_json`` (VARCHAR → VARCHAR) in the DuckDB
-    database of ``con`` unless it has them (every connection to it sees them): SQL tiles read
+    database of ``con`` (every connection to it sees them): SQL tiles read
     the catalog's relations through them. Declared on first use: DuckDB's first Python
-    function costs 0.1 s, which a command that runs no SQL tile should not pay."""
+    function costs 0.1 s, which a command that runs no SQL tile should not pay. Called once
+    per database (``Database.user_cursor`` keeps that under its lock)."""
     import duckdb
-
-    try:
-        con.execute("SELECT opdash_mask_json(NULL)")
-        return
-    except duckdb.CatalogException:
-        pass
 
     def masked_text(values):
         return mask_array(values)
@@ -140,27 +135,23 @@ def declare_functions(con) -> None:
         return mask_array(values, as_json=True)
 
     for name, function in (("opdash_mask_text", masked_text), ("opdash_mask_json", masked_json)):
-        try:
-            con.create_function(
-                name,
-                function,
-                [duckdb.sqltype("VARCHAR")],
-                duckdb.sqltype("VARCHAR"),
-                type="arrow",
-                side_effects=False,
-            )
-        except duckdb.Error as exc:  # another thread declared it first
-            if "already" not in str(exc):
-                raise
+        con.create_function(
+            name,
+            function,
+            [duckdb.sqltype("VARCHAR")],
+            duckdb.sqltype("VARCHAR"),
+            type="arrow",
+            side_effects=False,
+        )
 
 
 __all__ = [
     "MASK",
     "SUSPECT",
+    "declare_functions",
     "looks_secret",
     "mask",
     "mask_array",
     "mask_json_text",
     "mask_text",
-    "declare_functions",
 ]

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from opdash.contract import ENVELOPE_KEYS, RAW_LIMIT
+from opdash.templates import sql_identifier, sql_string
 
 _STRUCTS = {
     "actor": ("type", "id"),
@@ -54,14 +55,6 @@ def _clean_schema(schema: pa.Schema) -> bool:
         if any(c in kids and not _is_string(kids[c]) for c in children):
             return False
     return all(name not in fields or pa.types.is_struct(fields[name]) for name in _OBJECTS)
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 #: Valid instants: from year 1 (inclusive) to 9999-12-31 (exclusive), in microseconds.
@@ -170,17 +163,17 @@ class ParquetSource:
     # -- SQL pieces -----------------------------------------------------------------------
     def _from(self) -> str:
         return (
-            f"read_parquet({_quote(str(self.path))}, file_row_number = true,"
+            f"read_parquet({sql_string(str(self.path))}, file_row_number = true,"
             " hive_partitioning = false) AS t"
         )
 
     def _child(self, struct: str, child: str) -> str:
         if child in self.struct_children.get(struct, ()):
-            return f"t.{_ident(struct)}.{_ident(child)}"
+            return f"t.{sql_identifier(struct)}.{sql_identifier(child)}"
         return "NULL::VARCHAR"
 
     def _json(self, name: str) -> str:
-        return f"to_json(t.{_ident(name)})" if name in self.columns else "NULL::JSON"
+        return f"to_json(t.{sql_identifier(name)})" if name in self.columns else "NULL::JSON"
 
     def _occurred(self) -> str:
         if not self.occurred_is_text:
@@ -232,19 +225,19 @@ class ParquetSource:
         unknown = [c for c in self.columns if c not in ENVELOPE_KEYS]
         extra = (
             "to_json(struct_pack("
-            + ", ".join(f"{_ident(c)} := t.{_ident(c)}" for c in unknown)
+            + ", ".join(f"{sql_identifier(c)} := t.{sql_identifier(c)}" for c in unknown)
             + "))"
             if unknown
             else "NULL::JSON"
         )
         version = "t.event_version" if "event_version" in self.columns else "NULL"
         run = "t.run_id" if "run_id" in self.columns else "NULL::VARCHAR"
-        run_id = _quote(self.run_id) if self.run_id is not None else run
+        run_id = sql_string(self.run_id) if self.run_id is not None else run
         conditions = [f"({self._reason()}) IS NULL"] if bad_rows else []
         if hidden_rows:
             conditions.append(
                 "t.file_row_number + 1 NOT IN (SELECT source_row FROM parquet_hidden"
-                f" WHERE source_file = {_quote(self.relpath)})"
+                f" WHERE source_file = {sql_string(self.relpath)})"
             )
         where = ("\nWHERE " + " AND ".join(conditions)) if conditions else ""
         return f"""SELECT t.event_id, t.event_type,
@@ -255,7 +248,7 @@ class ParquetSource:
     {self._child("correlation", "workflow_id")} AS workflow_id,
     {self._child("correlation", "parent_event_id")} AS parent_event_id,
     {run_id} AS run_id, {self._json("context")} AS context, {self._json("payload")} AS payload,
-    {extra} AS extra, {_quote(self.relpath)} AS source_file, NULL::BIGINT AS source_line,
+    {extra} AS extra, {sql_string(self.relpath)} AS source_file, NULL::BIGINT AS source_line,
     t.file_row_number + 1 AS source_row
 FROM {self._from()}{where}"""
 
@@ -263,12 +256,12 @@ FROM {self._from()}{where}"""
         """(event_id, file_seq, source_line, source_row, source_file) of the file's valid rows."""
         where = "" if self.valid_by_statistics else f" WHERE ({self._reason()}) IS NULL"
         return f"""SELECT t.event_id, {self.seq}::BIGINT AS file_seq, NULL::BIGINT AS source_line,
-    t.file_row_number + 1 AS source_row, {_quote(self.relpath)} AS source_file, NULL::BIGINT AS sid
+    t.file_row_number + 1 AS source_row, {sql_string(self.relpath)} AS source_file, NULL::BIGINT AS sid
 FROM {self._from()}{where}"""
 
     def quarantine_sql(self) -> str:
         """Rows of the file that break a row-level rule, as ``quarantine`` rows."""
-        return f"""SELECT {_quote(self.relpath)} AS source_file, NULL::BIGINT AS line,
+        return f"""SELECT {sql_string(self.relpath)} AS source_file, NULL::BIGINT AS line,
     t.file_row_number + 1 AS "row", reason, {self._detail()} AS detail,
     left(to_json(t)::VARCHAR, {RAW_LIMIT}) AS raw
 FROM (SELECT *, {self._reason()} AS reason FROM {self._from()}) AS t

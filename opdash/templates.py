@@ -87,7 +87,7 @@ class Values(Mapping[str, Any]):
                 text = f"{_STR_MARK}{variant}·{index}"
                 # a list stands in as one element: its values go where that element is
                 literal = [text] if dtype == _LIST else text
-                self.tokens[name] = _sql_string(text)
+                self.tokens[name] = sql_string(text)
             self._literals[name] = ibis.literal(literal, type=dtype)
 
     def __getitem__(self, name: str) -> Any:
@@ -202,10 +202,15 @@ def _sql_literal(value: Value) -> str:
     if isinstance(value, int):
         return str(value) if value >= 0 else f"({value})"
     if isinstance(value, tuple):
-        return ", ".join(_sql_string(v) for v in value)  # the elements of a list literal
-    return _sql_string(value)
+        return ", ".join(sql_string(v) for v in value)  # the elements of a list literal
+    return sql_string(value)
 
 
-def _sql_string(value: str) -> str:
+def sql_string(value: str) -> str:
     """A SQL string literal (DuckDB's: quotes doubled, nothing else escaped)."""
     return "'" + value.replace("'", "''") + "'"
+
+
+def sql_identifier(name: str) -> str:
+    """A quoted SQL identifier (double quotes doubled)."""
+    return '"' + name.replace('"', '""') + '"'

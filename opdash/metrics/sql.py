@@ -19,6 +19,7 @@ from typing import Any
 
 from opdash.errors import UsageError
 from opdash.masking import MASK, SUSPECT, looks_secret, mask
+from opdash.templates import sql_identifier, sql_string
 
 #: The catalog's relations a query may read.
 SQL_TABLES = ("events", "quarantine", "duplicates", "runs", "alerts")
@@ -160,9 +161,9 @@ def run_sql(catalog, sql: str, scope=None, *, limit: int = MAX_ROWS) -> SqlResul
         events = filter_events(events, scope, with_time=True)
     relations = {"events": (events, f"({catalog.ibis.compile(events)})")}
     for name in SQL_TABLES[1:]:
-        relations[name] = (catalog.table(name), _quote(name))
+        relations[name] = (catalog.table(name), sql_identifier(name))
     masked = ",\n".join(
-        f"{_quote(name)} AS (SELECT {_masked_columns(table)} FROM {source} AS unmasked)"
+        f"{sql_identifier(name)} AS (SELECT {_masked_columns(table)} FROM {source} AS unmasked)"
         for name, (table, source) in relations.items()
     )
     wrapped = f"WITH {masked}\nSELECT * FROM (\n{statement_body(sql)}\n) AS tile LIMIT {limit + 1}"
@@ -188,19 +189,15 @@ def run_sql(catalog, sql: str, scope=None, *, limit: int = MAX_ROWS) -> SqlResul
     )
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def _masked_columns(table) -> str:
     """The select list of a relation as a query sees it: every text and JSON value masked
     (``opdash_mask_text`` / ``opdash_mask_json``, :func:`~opdash.masking.declare_functions`) before
     any expression of the query can transform it. DuckDB's own regular expression picks the
     values that may hold a secret (:data:`~opdash.masking.SUSPECT`); only those reach Python."""
-    suspect = "'" + SUSPECT.replace("'", "''") + "'"
+    suspect = sql_string(SUSPECT)
     columns = []
     for name, dtype in table.schema().items():
-        column = _quote(name)
+        column = sql_identifier(name)
         if dtype.is_json():
             text = f"{column}::VARCHAR"
             expr = f"CASE WHEN regexp_matches({text}, {suspect}) THEN opdash_mask_json({text})::JSON ELSE {column} END"
