@@ -27,6 +27,7 @@ from opdash.catalog import Catalog, shared_catalog
 from opdash.components.base import CatalogView, card_html, heading
 from opdash.components.filters import Filters
 from opdash.components.style import page_css
+from opdash.components.tab_memory import keep_tab_memory_flat
 from opdash.components.urlstate import Binding, UrlSync, first_query
 from opdash.metrics.runs import STALE_AFTER_SECONDS
 from opdash.spec import CheckReport, DashboardSpec, PageSpec, TileSpec, check_folder, default_spec
@@ -304,6 +305,10 @@ def build_app(
     internet, and an operator console must render complete on an offline host.
     """
     ensure_extensions()
+    doc = pn.state.curdoc
+    served = doc is not None and doc.session_context is not None
+    if served and os.environ.get("OPDASH_TAB_MEMORY", "1") != "0":  # a tab open all day
+        keep_tab_memory_flat(doc)
     settings = {"spec": spec, "refresh_seconds": refresh_seconds, "stale_after": stale_after}
     if not _is_empty(catalog):
         return pn.panel(Dashboard(catalog, **settings))

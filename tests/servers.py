@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import html
 import json
@@ -140,8 +141,19 @@ def session_text(url: str, query: str = "") -> str:
             for item in node:
                 collect(item)
 
-    collect(json.loads(asyncio.run(pull())))
+    collect(json.loads(run_coroutine(pull())))
     return "\n".join(texts)
+
+
+def run_coroutine(coroutine):
+    """``asyncio.run`` it, on a thread of its own when this thread runs a loop already (after a
+    Playwright test in the same process, pytest's thread does)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def chromium_path() -> str:

@@ -116,7 +116,6 @@ def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_pa
     """A notebook or test process opens many folders: once a catalog is closed, the app's
     once-per-process records of it (warmed views, the start, the folder's check) let it go,
     so they stay bounded by the catalogs still open, not by every folder ever opened."""
-    import asyncio
     import gc
     import threading
 
@@ -124,6 +123,7 @@ def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_pa
 
     from opdash import app
     from tests.conftest import write_lines
+    from tests.servers import run_coroutine
 
     def warming() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "opdash-warm"]
@@ -154,5 +154,5 @@ def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_pa
     gc.collect()
     assert {name: len(held) for name, held in records.items()} == before
     (task,) = [k for k in pn.state._scheduled if f"{tmp_path / 'folder1'}-" in k]
-    asyncio.run(pn.state._scheduled[task][1]())  # its next turn: the catalog is gone, so it ends
+    run_coroutine(pn.state._scheduled[task][1]())  # its next turn: the catalog is gone: it ends
     assert task not in pn.state._scheduled
