@@ -96,7 +96,7 @@ def __getattr__(name: str) -> Any:
 def dashboard(folder, *, spec: str | None = None, refresh_seconds: int = 10) -> Any:
     """The whole dashboard of ``folder`` as a Panel object: inline in Jupyter, or
     ``.servable()`` under ``panel serve`` (see notebooks/dashboard.ipynb). Imports Panel."""
-    from opdash.app import dashboard as build
+    from opdash.serving import dashboard as build
 
     return build(folder, spec_path=spec, refresh_seconds=refresh_seconds)
 

@@ -12,11 +12,12 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 
 from opdash.contract import ENVELOPE_KEYS, RAW_LIMIT
+from opdash.masking import mask_text
 
 # The envelope fields read from each record, in the order of the list column ``v``.
 FIELDS = (
@@ -439,38 +440,81 @@ def records_table(records: list[Record]) -> pa.Table:
     )
 
 
+class QuarantineRow(NamedTuple):
+    """A record opdash could not take, as the ``quarantine`` table stores it: where it was, why,
+    and its raw text (cut to ``RAW_LIMIT``)."""
+
+    source_file: str
+    line: int | None
+    row: int | None
+    reason: str
+    detail: str | None
+    raw: str | None
+
+    @property
+    def where(self) -> str:
+        """``line 12``, ``row 3`` or ``whole file``."""
+        if self.line is not None:
+            return f"line {self.line}"
+        return f"row {self.row}" if self.row is not None else "whole file"
+
+    def masked(self) -> QuarantineRow:
+        """This row with the secrets in its detail and raw text masked: a broken record is
+        stored, cached and shown only so."""
+        return self._replace(detail=mask_text(self.detail), raw=mask_text(self.raw))
+
+
 # -- run folders: run.json and alerts.jsonl -------------------------------------------------------
-def run_row(run_id: str, data: bytes) -> list:
+class RunMetaRow(NamedTuple):
+    """A run folder's ``run.json``, as the ``runs`` table stores it (``error`` says why the file
+    could not be read; the other fields are then None: a run is never dropped)."""
+
+    run_id: str
+    name: str | None = None
+    kind: str | None = None
+    status: str | None = None
+    started_at: Any = None
+    ended_at: Any = None
+    heartbeat_at: Any = None
+    params: str | None = None  # JSON text
+    tags: str | None = None  # JSON text
+    error: str | None = None
+
+
+def run_row(run_id: str, data: bytes) -> RunMetaRow:
     """The ``runs`` row of one run.json: its fields when it holds a JSON object, else a row
-    that says why it could not be read (a run is never dropped for a broken file)."""
+    that says why it could not be read."""
     try:
         meta = strict_loads(data.decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("run.json must hold a JSON object")
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        return [run_id, *[None] * 8, f"unreadable: {exc}"]
-    times = [_timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")]
-    return [
+        return RunMetaRow(run_id, error=f"unreadable: {exc}")
+    started_at, ended_at, heartbeat_at = (
+        _timestamp_or_none(meta.get(k)) for k in ("started_at", "ended_at", "heartbeat_at")
+    )
+    return RunMetaRow(
         run_id,
-        _str_or_none(meta.get("name")),
-        _str_or_none(meta.get("kind")),
-        _str_or_none(meta.get("status")),
-        *times,
-        json.dumps(meta.get("params")) if meta.get("params") is not None else None,
-        json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
-        None,
-    ]
+        name=_str_or_none(meta.get("name")),
+        kind=_str_or_none(meta.get("kind")),
+        status=_str_or_none(meta.get("status")),
+        started_at=started_at,
+        ended_at=ended_at,
+        heartbeat_at=heartbeat_at,
+        params=json.dumps(meta.get("params")) if meta.get("params") is not None else None,
+        tags=json.dumps(meta.get("tags")) if meta.get("tags") is not None else None,
+    )
 
 
 def alert_rows(
     run_id: str, relpath: str, chunk: bytes, first_line: int
-) -> tuple[list[tuple], list[tuple]]:
+) -> tuple[list[tuple], list[QuarantineRow]]:
     """The ``alerts`` rows of complete lines of an alerts.jsonl, and the ``quarantine`` rows of
     the lines that are not JSON objects."""
     rows, bad = [], []
     for item in split_lines(chunk, first_line):
         if isinstance(item, BadRecord):
-            bad.append((relpath, item.line, None, item.reason, item.detail, item.raw))
+            bad.append(QuarantineRow(relpath, item.line, None, item.reason, item.detail, item.raw))
             continue
         try:
             alert = strict_loads(item.text)
@@ -478,7 +522,9 @@ def alert_rows(
                 raise ValueError("an alert must be a JSON object")
         except (ValueError, RecursionError) as exc:
             bad.append(
-                (relpath, item.line, None, "malformed_json", str(exc), item.text[:RAW_LIMIT])
+                QuarantineRow(
+                    relpath, item.line, None, "malformed_json", str(exc), item.text[:RAW_LIMIT]
+                )
             )
             continue
         rows.append(

@@ -33,7 +33,7 @@ def _is_string(dtype: pa.DataType) -> bool:
 
 
 def _clean_schema(schema: pa.Schema) -> bool:
-    """Whether every envelope column has a type the fast path reads without per-row checks."""
+    """Whether every envelope column has a type read in place without per-row checks."""
     fields = {f.name: f.type for f in schema}
     if not all(_is_string(fields.get(name, pa.null())) for name in ("event_id", "event_type")):
         return False
@@ -132,7 +132,7 @@ class ParquetSource:
     def inspect(
         cls, path: Path, relpath: str, seq: int, run_id: str | None
     ) -> ParquetSource | None:
-        """A fast source for ``path``, or None when its schema needs the general path.
+        """A source read in place for ``path``, or None when its schema needs the general path (records loaded through the ingest rules).
 
         Raises ``pyarrow.ArrowInvalid``/``OSError`` when the file cannot be read at all.
         """

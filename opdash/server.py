@@ -84,7 +84,8 @@ def serve(
     import panel as pn
 
     from opdash.api import Api, handlers
-    from opdash.app import checked, dashboard, draw_once, ensure_extensions, serving_catalog
+    from opdash.app import ensure_extensions
+    from opdash.serving import checked, dashboard, draw_once, serving_catalog
 
     spec = str(spec_path) if spec_path else None
     on = {"engine": engine, "remote": remote}

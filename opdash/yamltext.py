@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from opdash.display import first_line
+
 MAX_BYTES = 256 * 1024  # a settings file is a few KB
 MAX_DEPTH = 20
 
@@ -141,7 +143,7 @@ def parse_yaml(text: str, *, what: str = "the file") -> YamlDocument:
             text.count("\n", 0, exc.position) + 1,
         ) from None
     except yaml.YAMLError as exc:
-        raise YamlProblem(f"not valid YAML: {str(exc).strip().splitlines()[0]}") from None
+        raise YamlProblem(f"not valid YAML: {first_line(exc)}") from None
     finally:
         if loader is not None:
             loader.dispose()

@@ -218,7 +218,8 @@ def test_runs_as_of_counts_open_alerts_like_by_hand(folder) -> None:
 
 def test_warming_answers_the_overview_and_the_top_actors_first_question() -> None:
     """Opening the dashboard, and a first actor choice, find their answers already computed."""
-    from opdash.app import first_page_views, warm
+    from opdash.app import first_page_views
+    from opdash.serving import warm
     from opdash.spec import default_spec
 
     catalog = opdash.open("data/demo")
@@ -308,7 +309,8 @@ T_LATER = datetime(2026, 11, 26, 12, tzinfo=UTC)  # after the pinned day, within
 def test_after_a_refresh_only_answers_someone_read_are_warmed_again(tmp_path, monkeypatch) -> None:
     """Each refresh warms the first page again only where its last warmed answer was asked for
     since: a folder with a live exporter and nobody watching costs no queries per interval."""
-    from opdash.app import first_page_views, refresh_and_warm, warm
+    from opdash.app import first_page_views
+    from opdash.serving import refresh_and_warm, warm
     from opdash.spec import default_spec
     from tests.servers import append_lines, copy_demo
 

@@ -84,7 +84,7 @@ def test_a_second_open_checks_nothing_again_and_a_changed_file_is_checked(
     def never(*args, **kwargs):
         raise AssertionError("checked again")
 
-    monkeypatch.setattr(Loader, "_find_losers", never)
+    monkeypatch.setattr(Loader, "_find_duplicate_rows", never)
     monkeypatch.setattr(ParquetSource, "quarantine_sql", never)
     again = opdash.open(root)
     assert (

@@ -121,25 +121,29 @@ def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_pa
 
     import panel as pn
 
-    from opdash import app
+    from opdash import serving
     from tests.conftest import write_lines
     from tests.servers import run_coroutine
 
     def warming() -> list[threading.Thread]:
         return [t for t in threading.enumerate() if t.name == "opdash-warm"]
 
-    records = {"_WARMED": app._WARMED, "_STARTED": app._STARTED, "_CHECKED": app._CHECKED}
+    records = {
+        "_WARMED": serving._WARMED,
+        "_STARTED": serving._STARTED,
+        "_CHECKED": serving._CHECKED,
+    }
     before = {name: len(held) for name, held in records.items()}
     kept = None
     for i in range(6):
         folder = tmp_path / f"folder{i}"
         write_lines(folder / "events" / "a.jsonl", [ev(f"e{i}", "step.one"), ev(f"f{i}", "b", 1)])
         refresh = 3600 if i == 1 else 0  # a scheduled refresh does not keep its catalog either
-        catalog, _report = app.serving_catalog(folder, refresh_seconds=refresh, log=False)
+        catalog, _report = serving.serving_catalog(folder, refresh_seconds=refresh, log=False)
         for thread in warming():
             thread.join(60)
-        app.warm(catalog)
-        assert catalog in app._WARMED and catalog in app._STARTED
+        serving.warm(catalog)
+        assert catalog in serving._WARMED and catalog in serving._STARTED
         if i == 0:
             kept = catalog  # still open: still known
         else:
@@ -148,7 +152,7 @@ def test_folders_opened_and_closed_in_one_process_are_not_kept_by_the_app(tmp_pa
     gc.collect()
     grown = {name: len(held) - before[name] for name, held in records.items()}
     assert grown == {"_WARMED": 1, "_STARTED": 1, "_CHECKED": 1}, grown
-    assert kept in app._WARMED and kept in app._STARTED
+    assert kept in serving._WARMED and kept in serving._STARTED
     kept.close()
     del kept
     gc.collect()

@@ -47,7 +47,7 @@ class ResultCache:
 
     Concurrent asks for one key compute it once: the others wait for the first one's answer.
     Failures are not kept, so a fixed file or a retry gets a fresh try. An answer of an older
-    version is served for a newer one when ``carry(old_version)`` says nothing it reads changed.
+    version is served for a newer one when ``still_holds(old_version)`` says nothing it reads changed.
     """
 
     def __init__(self, budget: int = ANSWER_BYTES) -> None:
@@ -66,10 +66,10 @@ class ResultCache:
         key: Hashable,
         version: int,
         compute: Callable[[], T],
-        carry: Callable[[int], bool] | None = None,
+        still_holds: Callable[[int], bool] | None = None,
     ) -> T:
         with self._lock:
-            future = self._current(key, version, carry)
+            future = self._current(key, version, still_holds)
             owner = future is None
             if owner:
                 future = Future()
@@ -111,7 +111,7 @@ class ResultCache:
             self._bytes -= entry.size
 
     def _current(
-        self, key: Hashable, version: int, carry: Callable[[int], bool] | None
+        self, key: Hashable, version: int, still_holds: Callable[[int], bool] | None
     ) -> Future | None:
         """The answer for ``version`` (computed or being computed), if any: its own, a newer one
         (asked by a reader that read the version just before a refresh), or an older one still
@@ -121,7 +121,12 @@ class ResultCache:
             return None
         future = entry.future
         if entry.version < version:
-            if carry is None or not future.done() or future.exception() or not carry(entry.version):
+            if (
+                still_holds is None
+                or not future.done()
+                or future.exception()
+                or not still_holds(entry.version)
+            ):
                 return None
             entry.version = version
         entry.read = True
@@ -144,10 +149,10 @@ class ResultCache:
                 self._drop(key)
 
     def peek(
-        self, key: Hashable, version: int, carry: Callable[[int], bool] | None = None
+        self, key: Hashable, version: int, still_holds: Callable[[int], bool] | None = None
     ) -> tuple[bool, Any]:
         with self._lock:
-            future = self._current(key, version, carry)
+            future = self._current(key, version, still_holds)
             if future is None or not future.done() or future.exception() is not None:
                 return False, None
         return True, future.result()

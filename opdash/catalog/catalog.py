@@ -126,7 +126,7 @@ class Headlines:
             key,
             self.version,
             lambda: self._versions.one_version(compute, reads),
-            self._versions.carry(reads),
+            self._versions.still_holds(reads),
         )
 
     def unchanged_since(self, version: int, reads: Reads) -> bool:
@@ -140,7 +140,7 @@ class Headlines:
     def peek(self, key: Hashable, *, reads: Reads | None = None) -> tuple[bool, Any]:
         """``(True, result)`` when ``key`` is answered for the current version, else
         ``(False, None)``: never computes and never waits, so the event loop may ask."""
-        return self._results.peek(key, self.version, self._versions.carry(reads))
+        return self._results.peek(key, self.version, self._versions.still_holds(reads))
 
 
 class Catalog(Headlines):

@@ -29,7 +29,8 @@ from opdash import ingest
 from opdash.catalog.disk_cache import DiskCache, key_of
 from opdash.catalog.versions import ANY_TIME, NAMES_KEPT, Change, Versions
 from opdash.contract import SETTINGS_FILES, ArtifactFile, FileKind, classify
-from opdash.masking import mask_array, mask_text
+from opdash.display import first_line
+from opdash.masking import mask_array
 from opdash.parquet import ParquetSource
 
 MARK_BYTES = 4096
@@ -82,11 +83,11 @@ class _Batch:
 
     records: list[ingest.Record] = field(default_factory=list)
     parquet: list[tuple[_Source, dict[str, str]]] = field(default_factory=list)
-    fast: list[ParquetSource] = field(default_factory=list)
-    bad: list[tuple] = field(default_factory=list)
+    in_place: list[ParquetSource] = field(default_factory=list)
+    bad: list[ingest.QuarantineRow] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     forget: list[ArtifactFile] = field(default_factory=list)  # leaves before the rest is filed
-    runs: list[tuple[str, list]] = field(default_factory=list)  # (run_id, its runs row)
+    runs: list[tuple[str, ingest.RunMetaRow]] = field(default_factory=list)  # (run_id, row)
     alerts: list[tuple] = field(default_factory=list)
 
     def add_records(self, src: _Source, items) -> None:
@@ -105,7 +106,14 @@ class _Batch:
                 )
             else:
                 self.bad.append(
-                    (src.artifact.relpath, item.line, item.row, item.reason, item.detail, item.raw)
+                    ingest.QuarantineRow(
+                        src.artifact.relpath,
+                        item.line,
+                        item.row,
+                        item.reason,
+                        item.detail,
+                        item.raw,
+                    )
                 )
 
     def add_parquet(self, src: _Source, columns: dict[str, str]) -> None:
@@ -114,7 +122,7 @@ class _Batch:
 
     def bad_file(self, src: _Source | str, detail: str) -> None:
         relpath = src if isinstance(src, str) else src.artifact.relpath
-        self.bad.append((relpath, None, None, "unreadable_file", detail, ""))
+        self.bad.append(ingest.QuarantineRow(relpath, None, None, "unreadable_file", detail, ""))
 
     def parts(self) -> tuple[list[str], dict[str, Any]]:
         """The fields relations to union, and their bound parameters."""
@@ -154,7 +162,7 @@ class Loader:
         self.root = root
         self._con = con
         self._versions = versions
-        self._fast: dict[str, ParquetSource] = {}
+        self._in_place: dict[str, ParquetSource] = {}
         self._states: dict[str, FileState] = {}
         self._settings_stamp: tuple | None = None
         self._watched: tuple[str, ...] = SETTINGS_FILES
@@ -208,16 +216,16 @@ class Loader:
             self._restore(kept)
             raise
         finally:
-            for table in ("staged", "staged_piece", "fast_quarantine", "losers"):
+            for table in ("staged", "staged_piece", "in_place_quarantine", "duplicate_rows"):
                 self._con.execute(f"DROP TABLE IF EXISTS {table}")
 
     def _bookkeeping(self) -> tuple:
         """What a refresh changes outside the database, to put back if it fails."""
         states = {k: dataclasses.replace(v) for k, v in self._states.items()}
-        return states, dict(self._pending), dict(self._fast), self._settings_stamp
+        return states, dict(self._pending), dict(self._in_place), self._settings_stamp
 
     def _restore(self, kept: tuple) -> None:
-        self._states, self._pending, self._fast, self._settings_stamp = kept
+        self._states, self._pending, self._in_place, self._settings_stamp = kept
 
     def _refresh(self) -> RefreshReport:
         started = time.perf_counter()
@@ -243,7 +251,7 @@ class Loader:
         }
         batch = _Batch()
         # before anything is forgotten: who holds other copies of what is leaving
-        changed = self._with_shadowed(found, changed, set(gone) | rewritten, batch)
+        changed = self._with_duplicate_holders(found, changed, set(gone) | rewritten, batch)
         for relpath in gone:
             batch.forget.append(classify(relpath) or ArtifactFile(relpath, FileKind.JSON_LINES))
             del self._states[relpath]
@@ -252,11 +260,11 @@ class Loader:
             for seq, artifact in changed
             if self._refresh_file(artifact, seq, batch, whole=artifact.relpath in rewritten)
         )
-        fast, staged = self._prepare(batch)
-        events = self._event_change(batch, fast, staged=staged)
+        in_place, staged = self._prepare(batch)
+        events = self._event_change(batch, in_place, staged=staged)
         self._con.execute("BEGIN TRANSACTION")
         try:
-            self._apply(batch, fast, staged=staged)
+            self._apply(batch, in_place, staged=staged)
             after = self._counts()
             tables = {
                 name
@@ -330,7 +338,7 @@ class Loader:
         self._pending[artifact.relpath] = stamp
         return True
 
-    def _with_shadowed(
+    def _with_duplicate_holders(
         self, found, changed, leaving: set[str], batch: _Batch
     ) -> list[tuple[int, ArtifactFile]]:
         """``changed`` plus the files whose copies of an event id lost to a copy that is going
@@ -398,11 +406,11 @@ class Loader:
             "SELECT (SELECT count(*) FROM events_loaded), (SELECT count(*) FROM quarantine),"
             " (SELECT count(*) FROM duplicates),"
             ' (SELECT count(*) FROM quarantine WHERE "row" IS NOT NULL'
-            "   AND list_contains($fast, source_file))"
+            "   AND list_contains($in_place, source_file))"
             " + (SELECT count(*) FROM parquet_hidden)",
-            {"fast": sorted(self._fast) or [""]},
+            {"in_place": sorted(self._in_place) or [""]},
         ).fetchall()[0]
-        in_place = sum(src.rows for src in self._fast.values())
+        in_place = sum(src.rows for src in self._in_place.values())
         return loaded + in_place - dropped, quarantined, duplicates
 
     def _refresh_file(
@@ -440,7 +448,7 @@ class Loader:
         """Drop what a file contributed, before it is read again whole."""
         for table in ("events_loaded", "quarantine", "duplicates", "alerts", "parquet_hidden"):
             self._con.execute(f"DELETE FROM {table} WHERE source_file = ?", [artifact.relpath])
-        if self._fast.pop(artifact.relpath, None) is not None:
+        if self._in_place.pop(artifact.relpath, None) is not None:
             self._rebuild_view()
         if artifact.kind is FileKind.RUN_META:
             self._con.execute("DELETE FROM runs WHERE run_id = ?", [artifact.run_id])
@@ -468,14 +476,14 @@ class Loader:
     def _read_parquet(self, src: _Source, state: FileState, batch: _Batch) -> None:
         state.offset = state.size
         try:
-            fast = ParquetSource.inspect(
+            in_place = ParquetSource.inspect(
                 src.path, src.artifact.relpath, src.seq, src.artifact.run_id
             )
         except (OSError, pa.ArrowException) as exc:
-            batch.bad_file(src, f"not a readable parquet file: {_first_line(exc)}")
+            batch.bad_file(src, f"not a readable parquet file: {first_line(exc)}")
             return
-        if fast is not None:
-            batch.fast.append(fast)
+        if in_place is not None:
+            batch.in_place.append(in_place)
             return
         try:
             described = self._con.execute(
@@ -483,7 +491,7 @@ class Loader:
                 {"path": str(src.path)},
             ).fetchall()
         except duckdb.Error as exc:
-            batch.bad_file(src, f"not a readable parquet file: {_first_line(exc)}")
+            batch.bad_file(src, f"not a readable parquet file: {first_line(exc)}")
             return
         batch.add_parquet(src, {name: str(dtype) for name, dtype, *_ in described})
 
@@ -492,17 +500,17 @@ class Loader:
         them): everything that reads files and may fail, file by file. A file that cannot be
         read is quarantined whole; the others go on. Returns the in-place parquet files that
         scan, and whether ``staged`` holds rows."""
-        fast = [src for src in batch.fast if self._scan_fast(src, batch)]
+        in_place = [src for src in batch.in_place if self._scan_in_place(src, batch)]
         staged = self._stage_batch(batch)
         if staged:
             self._fill_parquet_raw(batch.parquet_paths())
-        return fast, staged
+        return in_place, staged
 
-    def _event_change(self, batch: _Batch, fast: list[ParquetSource], *, staged: bool) -> tuple:
+    def _event_change(self, batch: _Batch, in_place: list[ParquetSource], *, staged: bool) -> tuple:
         """Which events this refresh may change: (from when, of which types, by which actors)
         — everything when files leave or in-place parquet files arrive, nothing when no event
         was read."""
-        if fast or not self.version or any(a.kind in _EVENT_KINDS for a in batch.forget):
+        if in_place or not self.version or any(a.kind in _EVENT_KINDS for a in batch.forget):
             return (ANY_TIME, None, None)
         if not staged:
             return (None, None, None)
@@ -514,7 +522,7 @@ class Loader:
             return (None, None, None)
         return (first, *(frozenset(v) if len(v) <= NAMES_KEPT else None for v in (types, actors)))
 
-    def _apply(self, batch: _Batch, fast: list[ParquetSource], *, staged: bool) -> None:
+    def _apply(self, batch: _Batch, in_place: list[ParquetSource], *, staged: bool) -> None:
         """Inside the transaction: what leaves, leaves; then what was read is filed."""
         for artifact in batch.forget:
             self._forget(artifact)
@@ -529,11 +537,11 @@ class Loader:
             )
         if batch.bad:
             self._quarantine_rows(batch.bad)
-        if fast:
-            self._con.execute("INSERT INTO quarantine SELECT * FROM fast_quarantine")
+        if in_place:
+            self._con.execute("INSERT INTO quarantine SELECT * FROM in_place_quarantine")
         if staged:
             self._quarantine_staged()
-        self._file_new_rows(fast, staged=staged)
+        self._file_new_rows(in_place, staged=staged)
 
     def _quarantine_staged(self) -> None:
         """The staged records with a reason, into ``quarantine`` with their detail and raw text
@@ -553,13 +561,13 @@ class Loader:
         finally:
             self._con.unregister("opdash_masked_quarantine")
 
-    def _scan_fast(self, src: ParquetSource, batch: _Batch) -> bool:
+    def _scan_in_place(self, src: ParquetSource, batch: _Batch) -> bool:
         """Collect an in-place parquet file's bad rows; False when the file cannot be scanned.
 
         No scan when the file's statistics prove every row valid, or when the same file
         (same digest) was scanned before: its rows are read from the validation cache."""
         self._con.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS fast_quarantine AS FROM quarantine LIMIT 0"
+            "CREATE TEMP TABLE IF NOT EXISTS in_place_quarantine AS FROM quarantine LIMIT 0"
         )
         if src.valid_by_statistics:
             return True
@@ -568,17 +576,17 @@ class Loader:
         if known is not None:
             if known:
                 self._con.executemany(
-                    "INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO in_place_quarantine VALUES (?, ?, ?, ?, ?, ?)",
                     masked_quarantine(known),
                 )
             return True
         try:
             rows = masked_quarantine(self._con.execute(src.quarantine_sql()).fetchall())
         except duckdb.Error as exc:
-            batch.bad_file(src.relpath, _first_line(exc))
+            batch.bad_file(src.relpath, first_line(exc))
             return False
         if rows:
-            self._con.executemany("INSERT INTO fast_quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)
+            self._con.executemany("INSERT INTO in_place_quarantine VALUES (?, ?, ?, ?, ?, ?)", rows)
         self._checked.put("rows", key, [list(r) for r in rows])
         return True
 
@@ -593,14 +601,14 @@ class Loader:
         except duckdb.Error as exc:
             pieces = batch.split()
             if len(pieces) == 1:
-                batch.bad_file(pieces[0].files[0], _first_line(exc))
+                batch.bad_file(pieces[0].files[0], first_line(exc))
                 return False
         staged = False
         for piece in pieces:
             try:
                 self._stage(piece, "staged_piece")
             except duckdb.Error as exc:
-                batch.bad_file(piece.files[0], _first_line(exc))
+                batch.bad_file(piece.files[0], first_line(exc))
                 continue
             if staged:
                 self._con.execute(
@@ -647,14 +655,14 @@ class Loader:
                 [(raw, source_file, row) for row, raw in found],
             )
 
-    def _file_new_rows(self, fast: list[ParquetSource], *, staged: bool) -> None:
+    def _file_new_rows(self, in_place: list[ParquetSource], *, staged: bool) -> None:
         """Keep the first copy of every event id (reading order; what the catalog had wins).
 
         New rows are the valid staged rows and the valid rows of new in-place parquet files. Only
         ids seen twice are ranked, so a clean load costs one hash aggregate over the new ids.
         """
         con = self._con
-        sources = [src.ids_sql() for src in fast]
+        sources = [src.ids_sql() for src in in_place]
         if staged:
             sources.insert(
                 0,
@@ -665,36 +673,36 @@ class Loader:
             return
         # in-place parquet files alone over an empty catalog (a folder opened again): their
         # repeated ids depend on nothing else, so they are kept by the files' digests
-        alone = fast and not staged and not self._fast and self._loaded_nothing()
-        key = key_of("ids", [(s.relpath, s.seq, s.digest) for s in fast]) if alone else ""
+        alone = in_place and not staged and not self._in_place and self._loaded_nothing()
+        key = key_of("ids", [(s.relpath, s.seq, s.digest) for s in in_place]) if alone else ""
         known = self._checked.get("ids", key) if alone else None
         if known is not None:
             con.execute(
-                "CREATE OR REPLACE TEMP TABLE losers (event_id VARCHAR, file_seq BIGINT, "
+                "CREATE OR REPLACE TEMP TABLE duplicate_rows (event_id VARCHAR, file_seq BIGINT, "
                 "source_line BIGINT, source_row BIGINT, source_file VARCHAR, sid BIGINT)"
             )
             if known:
-                con.executemany("INSERT INTO losers VALUES (?, ?, ?, ?, ?, ?)", known)
+                con.executemany("INSERT INTO duplicate_rows VALUES (?, ?, ?, ?, ?, ?)", known)
         else:
-            self._find_losers(sources)
+            self._find_duplicate_rows(sources)
             if alone:
                 found = con.execute(
                     "SELECT event_id, file_seq, source_line, source_row, source_file, sid "
-                    "FROM losers"
+                    "FROM duplicate_rows"
                 ).fetchall()
                 self._checked.put("ids", key, [list(r) for r in found])
-        self._file_losers(fast, staged=staged)
+        self._file_duplicate_rows(in_place, staged=staged)
 
     def _loaded_nothing(self) -> bool:
         return not self._con.execute("SELECT count(*) FROM events_loaded").fetchall()[0][0]
 
-    def _find_losers(self, sources: list[str]) -> None:
-        """``losers``: the rows whose event id came earlier (in reading order, or in what the
+    def _find_duplicate_rows(self, sources: list[str]) -> None:
+        """``duplicate_rows``: the rows whose event id came earlier (in reading order, or in what the
         catalog had)."""
         con = self._con
         cand = " UNION ALL BY NAME ".join(f"({q})" for q in sources)
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE losers AS
+            f"""CREATE OR REPLACE TEMP TABLE duplicate_rows AS
             WITH cand AS ({cand}),
             dup AS (
                 SELECT event_id FROM cand GROUP BY 1 HAVING count(*) > 1
@@ -710,29 +718,29 @@ class Loader:
             FROM ranked WHERE nth > 1 OR seen"""
         )
 
-    def _file_losers(self, fast: list[ParquetSource], *, staged: bool) -> None:
-        """File the ``losers`` as duplicates (hidden in their parquet files), and the staged
+    def _file_duplicate_rows(self, in_place: list[ParquetSource], *, staged: bool) -> None:
+        """File the ``duplicate_rows`` as duplicates (hidden in their parquet files), and the staged
         rows that are not."""
         con = self._con
         con.execute(
             "INSERT INTO duplicates SELECT event_id, source_file, source_line, source_row "
-            "FROM losers ORDER BY file_seq, source_line, source_row"
+            "FROM duplicate_rows ORDER BY file_seq, source_line, source_row"
         )
         con.execute(
-            "INSERT INTO parquet_hidden SELECT source_file, source_row FROM losers WHERE sid IS NULL"
+            "INSERT INTO parquet_hidden SELECT source_file, source_row FROM duplicate_rows WHERE sid IS NULL"
         )
         if staged:
             columns = ", ".join(ingest.EVENT_COLUMNS)
             con.execute(
                 f"INSERT INTO events_loaded SELECT {columns} FROM staged WHERE reason IS NULL "
-                "AND sid NOT IN (SELECT sid FROM losers WHERE sid IS NOT NULL) "
+                "AND sid NOT IN (SELECT sid FROM duplicate_rows WHERE sid IS NOT NULL) "
                 "ORDER BY file_seq, source_line, source_row"
             )
             con.execute("DROP TABLE staged")
-        con.execute("DROP TABLE losers")
-        for src in fast:
-            self._fast[src.relpath] = src
-        if fast or self._fast:
+        con.execute("DROP TABLE duplicate_rows")
+        for src in in_place:
+            self._in_place[src.relpath] = src
+        if in_place or self._in_place:
             self._rebuild_view()
 
     def _rebuild_view(self) -> None:
@@ -749,11 +757,11 @@ class Loader:
         }
         parts = ["SELECT * FROM events_loaded"] + [
             src.events_sql(hidden_rows=src.relpath in hidden, bad_rows=src.relpath in bad)
-            for src in sorted(self._fast.values(), key=lambda s: s.seq)
+            for src in sorted(self._in_place.values(), key=lambda s: s.seq)
         ]
         self._con.execute("CREATE OR REPLACE VIEW events AS " + "\nUNION ALL\n".join(parts))
 
-    def _quarantine_rows(self, rows: list[tuple]) -> None:
+    def _quarantine_rows(self, rows: list[ingest.QuarantineRow]) -> None:
         self._con.executemany(
             "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)", masked_quarantine(rows)
         )
@@ -790,11 +798,7 @@ def _whole_file_readable(path: Path, kind: FileKind) -> bool:
         return False
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-
-
-def masked_quarantine(rows: list) -> list[tuple]:
-    """Quarantine rows (file, line, row, reason, detail, raw) with the secrets in their detail
-    and raw text masked: a broken record is stored — and cached — only so."""
-    return [(*row[:4], mask_text(row[4]), mask_text(row[5])) for row in rows]
+def masked_quarantine(rows: list) -> list[ingest.QuarantineRow]:
+    """Quarantine rows with their secrets masked (rows read back from SQL or the validation
+    cache are plain tuples)."""
+    return [ingest.QuarantineRow(*row).masked() for row in rows]

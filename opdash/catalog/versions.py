@@ -70,19 +70,19 @@ class Change:
     event_types: frozenset[str] | None = None
     actors: frozenset[str] | None = None
 
-    def spares(self, reads: Reads) -> bool:
+    def keeps_answer(self, reads: Reads) -> bool:
         """Whether an answer reading ``reads`` is the same after this change."""
         if self.tables & reads.tables:
             return False
         return (
             self.events_from is None
             or (reads.horizon is not None and self.events_from > reads.horizon)
-            or _apart(self.event_types, reads.event_types)
-            or _apart(self.actors, reads.actors)
+            or _disjoint(self.event_types, reads.event_types)
+            or _disjoint(self.actors, reads.actors)
         )
 
 
-def _apart(changed: frozenset[str] | None, read: frozenset[str] | None) -> bool:
+def _disjoint(changed: frozenset[str] | None, read: frozenset[str] | None) -> bool:
     return changed is not None and read is not None and not changed & read
 
 
@@ -96,7 +96,7 @@ class Versions:
         self._cond = threading.Condition()
         self._committing = False
         self._commits = 0
-        self._holding_off = 0
+        self._recomputing = 0
 
     def unchanged_since(self, version: int, reads: Reads) -> bool:
         """Whether the refreshes after ``version`` changed none of what ``reads`` names: a live
@@ -104,9 +104,9 @@ class Versions:
         changes = [c for c in list(self._changes) if c.version > version]
         if len(changes) != self.version - version:
             return False  # older than the changes remembered
-        return all(change.spares(reads) for change in changes)
+        return all(change.keeps_answer(reads) for change in changes)
 
-    def carry(self, reads: Reads | None) -> Callable[[int], bool] | None:
+    def still_holds(self, reads: Reads | None) -> Callable[[int], bool] | None:
         """Whether an answer of an older version still holds: no refresh since changed what it
         ``reads`` (None: it is never carried)."""
         if reads is None:
@@ -129,14 +129,14 @@ class Versions:
         try:
             result = compute()
         except Exception as exc:
-            if not dropped_table(exc) and not self._straddled(commits, version, None):
+            if not dropped_table(exc) and not self._commit_changed(commits, version, None):
                 raise
         else:
-            if not self._straddled(commits, version, reads):
+            if not self._commit_changed(commits, version, reads):
                 return result
         with self._cond:
             self._cond.wait_for(lambda: not self._committing)
-            self._holding_off += 1
+            self._recomputing += 1
         try:
             tries = 1
             while True:
@@ -148,10 +148,10 @@ class Versions:
                 tries += 1
         finally:
             with self._cond:
-                self._holding_off -= 1
+                self._recomputing -= 1
                 self._cond.notify_all()
 
-    def _straddled(self, commits: int, version: int, reads: Reads | None) -> bool:
+    def _commit_changed(self, commits: int, version: int, reads: Reads | None) -> bool:
         """Whether a commit since ``commits`` (at ``version``) may have changed what a
         computation started then ``reads`` (None: anything)."""
         with self._cond:
@@ -164,7 +164,7 @@ class Versions:
         """``run()`` (the database's COMMIT) as the next version: readers' cursors see the
         tables before or after it, and no computation holding off commits is mid-way."""
         with self._cond:
-            self._cond.wait_for(lambda: not self._holding_off)
+            self._cond.wait_for(lambda: not self._recomputing)
             self._committing = True
             self._commits += 1
         try:

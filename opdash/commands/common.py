@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from opdash.display import percent
+
 
 def given_path(value: str, what: str) -> Path:
     """``value`` as a path, ``~`` expanded: one line naming it when it cannot be one (an
@@ -128,7 +130,8 @@ def print_json(data: Any) -> None:
 
 
 def pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.1%}"
+    """A share as a percent in a command's plain-text table (``-`` where there is none)."""
+    return percent(value, missing="-")
 
 
 def local_duckdb_only(args: argparse.Namespace, command: str) -> None:

@@ -12,18 +12,28 @@ from opdash.commands.common import (
     pct,
     positive,
 )
+from opdash.metrics.funnel import (
+    DEFAULT_BINS,
+    DEFAULT_BREAKDOWN_LIMIT,
+    DEFAULT_BY,
+    DEFAULT_DROPPED_LIMIT,
+    DEFAULT_WINDOW,
+)
+from opdash.metrics.sequence import ORDERS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_folder(parser)
     parser.add_argument("--steps", required=True, help="event types, comma-separated")
-    parser.add_argument("--window", default="14d", help="e.g. 90m, 6h, 14d, 2w (default 14d)")
-    parser.add_argument("--order", default="ordered", help="ordered | strict | unordered")
-    parser.add_argument("--by", default="correlation.workflow_id", help="entity path")
+    parser.add_argument(
+        "--window", default=DEFAULT_WINDOW, help=f"e.g. 90m, 6h, 14d (default {DEFAULT_WINDOW})"
+    )
+    parser.add_argument("--order", default=ORDERS[0], help=" | ".join(ORDERS))
+    parser.add_argument("--by", default=DEFAULT_BY, help="entity path")
     parser.add_argument("--since", default=None, help="ISO time; bounds the step-1 event")
     parser.add_argument("--until", default=None, help="ISO time (exclusive)")
     parser.add_argument("--breakdown", default=None, help="path whose value splits the funnel")
-    parser.add_argument("--breakdown-limit", type=positive, default=10)
+    parser.add_argument("--breakdown-limit", type=positive, default=DEFAULT_BREAKDOWN_LIMIT)
     parser.add_argument(
         "--attribution",
         default="first",
@@ -34,12 +44,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--exclude", action="append", default=[], help="drop chains with this type inside (repeat)"
     )
     parser.add_argument("--time-to-convert", default=None, metavar="FROM:TO")
-    parser.add_argument("--bins", type=positive, default=10)
+    parser.add_argument("--bins", type=positive, default=DEFAULT_BINS)
     parser.add_argument("--trend", default=None, help="day | week: conversion per entry period")
     parser.add_argument("--tz", default="UTC", help="IANA zone for --trend periods")
     parser.add_argument("--as-of", default=None, help="ISO time; marks periods still open")
     parser.add_argument("--dropped-at", type=positive, default=None, metavar="K")
-    parser.add_argument("--limit", type=positive, default=50, help="drop-offs listed (default 50)")
+    parser.add_argument(
+        "--limit",
+        type=positive,
+        default=DEFAULT_DROPPED_LIMIT,
+        help=f"drop-offs listed (default {DEFAULT_DROPPED_LIMIT})",
+    )
     add_json(parser)
 
 

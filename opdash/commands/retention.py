@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from opdash.commands.common import add_folder, add_json, emit, open_folder, positive
+from opdash.display import percent
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,15 +63,12 @@ def table(result) -> str:
     ]
     for cohort in result.cohorts:
         cells = [
-            f"{_pct(p) + ('*' if late else ' '):>8}"
+            f"{percent(p, missing='-') + ('*' if late else ' '):>8}"
             for p, late in zip(cohort.percents, cohort.incomplete, strict=True)
         ]
         lines.append(f"{cohort.start.isoformat():<26} {cohort.size:>8,} " + " ".join(cells))
     lines.append(
-        f"{'mean (weighted)':<26} {'':>8} " + " ".join(f"{_pct(m):>7} " for m in result.mean)
+        f"{'mean (weighted)':<26} {'':>8} "
+        + " ".join(f"{percent(m, missing='-'):>7} " for m in result.mean)
     )
     return "\n".join(lines)
-
-
-def _pct(value) -> str:
-    return "-" if value is None else f"{value:.1%}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from opdash.commands.common import add_folder, add_json, emit, open_folder, positive
+from opdash.display import number
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -80,19 +81,11 @@ def table(result) -> str:
             name += f" · {result.breakdown} = {series.breakdown}"
         lines += ["", name, columns]
         for bucket in series.buckets:
-            line = f"{bucket.start.isoformat():<26} {_number(bucket.value):>14}"
+            line = f"{bucket.start.isoformat():<26} {number(bucket.value, '-', whole_floats=False):>14}"
             if result.rolling is not None:
-                line += f" {_number(bucket.rolling):>14}"
+                line += f" {number(bucket.rolling, '-', whole_floats=False):>14}"
             if result.compare is not None:
                 change = "-" if bucket.change_pct is None else f"{bucket.change_pct:+.1f}%"
-                line += f" {_number(bucket.previous):>14} {change:>9}"
+                line += f" {number(bucket.previous, '-', whole_floats=False):>14} {change:>9}"
             lines.append(line)
     return "\n".join(lines)
-
-
-def _number(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.2f}"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -14,6 +13,7 @@ import param
 from opdash.components.base import CatalogView, empty_card, guarded
 from opdash.components.filters import FILTER_NAMES
 from opdash.components.tables import plain_table
+from opdash.display import utc, utc_time
 from opdash.metrics.activity import ActivityEvent, ActivityResult, activity
 from opdash.metrics.scope import Scope
 
@@ -161,7 +161,7 @@ def header_html(result: ActivityResult, fresh: int = 0) -> str:
     """'newest N of TOTAL events · newest at …' and the new-since-last-look count, escaped."""
     text = f"newest {len(result.events):,} of {result.total:,} events"
     if result.newest_at is not None:
-        text += f" · newest at {_when(result.newest_at)}"
+        text += f" · newest at {utc_time(result.newest_at)}"
     new = ""
     if fresh:
         more = "+" if fresh == len(result.events) < result.total else ""
@@ -176,7 +176,7 @@ def feed_frame(events: list[ActivityEvent], fresh: int = 0) -> pd.DataFrame:
     """One row per event, newest first; index = position in ``events``."""
     frame = pd.DataFrame(
         {
-            "time": [_when(e.occurred_at) for e in events],
+            "time": [utc_time(e.occurred_at) for e in events],
             "event type": [e.event_type for e in events],
             "actor": [_dash(e.actor_id) for e in events],
             "workflow": [_dash(e.workflow_id) for e in events],
@@ -213,15 +213,7 @@ def payload_pane(event: ActivityEvent) -> pn.pane.HTML:
 
 def _order_key(event: ActivityEvent) -> tuple:
     """The feed's order: time, then event id (both descending in the feed)."""
-    return (_utc(event.occurred_at), event.event_id)
-
-
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _when(value: datetime) -> str:
-    return _utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (utc(event.occurred_at), event.event_id)
 
 
 def _dash(value: str | None) -> str:

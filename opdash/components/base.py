@@ -25,6 +25,7 @@ from panel.viewable import Viewer
 from opdash.catalog import Reads
 from opdash.components.filters import FILTER_NAMES, Filters
 from opdash.components.morph import morph
+from opdash.display import first_line
 
 log = logging.getLogger("opdash")
 
@@ -50,9 +51,7 @@ def error_card(what: str, exc: BaseException) -> pn.pane.HTML:
     resource = resource_message(exc)
     if not isinstance(exc, UsageError) and resource is None:
         log.error("opdash component %s failed", what, exc_info=exc)
-    reason = resource or (
-        str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    )
+    reason = resource or first_line(exc)
     return pn.pane.HTML(
         card_html(f"{what} could not be shown", reason, tone="error"), sizing_mode="stretch_width"
     )

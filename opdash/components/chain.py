@@ -14,6 +14,7 @@ import param
 
 from opdash.components.base import CatalogView, empty_card
 from opdash.components.tables import plain_table
+from opdash.display import utc_time
 from opdash.metrics.chain import ChainEvent, ChainResult, chain
 from opdash.timeutil import format_seconds, human_duration
 
@@ -78,7 +79,7 @@ def totals_html(result: ChainResult) -> str:
         f"{result.cycle_events:,} on parent loops",
         f"max depth {result.max_depth:,}",
     ]
-    first, last = _when(result.first_event_at), _when(result.last_event_at)
+    first, last = utc_time(result.first_event_at), utc_time(result.last_event_at)
     return (
         f'<div class="opdash-chain-totals">Workflow <b>{html.escape(result.workflow_id)}</b>: '
         f"{html.escape(' · '.join(parts))} · {html.escape(first)} → {html.escape(last)}</div>"
@@ -90,7 +91,7 @@ def chain_frame(nodes: list[ChainEvent]) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "event": [_indented(n) for n in nodes],
-            "time": [_when(n.occurred_at) for n in nodes],
+            "time": [utc_time(n.occurred_at) for n in nodes],
             "from parent": [
                 "" if n.seconds_from_parent is None else "+" + format_seconds(n.seconds_from_parent)
                 for n in nodes
@@ -117,7 +118,7 @@ def chain_chart(nodes: list[ChainEvent]) -> hv.Overlay:
             "row": list(range(len(nodes))),
             "event_type": [n.event_type for n in nodes],
             "actor": [_actor(n.actor_type, n.actor_id) for n in nodes],
-            "at": [_when(n.occurred_at) for n in nodes],
+            "at": [utc_time(n.occurred_at) for n in nodes],
             "flags": [_flags(n) or "–" for n in nodes],
         }
     )
@@ -187,10 +188,6 @@ def _actor(actor_type: str | None, actor_id: str | None) -> str:
     if actor_id and actor_type:
         return f"{actor_id} ({actor_type})"
     return actor_id or actor_type or "–"
-
-
-def _when(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _naive(value: datetime) -> datetime:

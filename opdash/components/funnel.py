@@ -14,6 +14,7 @@ from opdash.catalog import Reads
 from opdash.components.base import CatalogView, empty_card, guarded
 from opdash.components.filters import text_options
 from opdash.components.tables import plain_table
+from opdash.display import escaped, percent, utc_time
 from opdash.metrics.funnel import DEFAULT_BY, DEFAULT_WINDOW, ORDERS, FunnelResult, funnel
 from opdash.metrics.scope import scoped
 from opdash.metrics.today import default_steps
@@ -175,7 +176,7 @@ class FunnelView(CatalogView):
         table = funnel_table(frame)
         parts: list[Any] = [funnel_chart(frame), table]
         if self.filters.actors:
-            parts.insert(0, pn.pane.HTML(f"<p>{_text(self.actor_caption())}</p>", margin=(0, 10)))
+            parts.insert(0, pn.pane.HTML(f"<p>{escaped(self.actor_caption())}</p>", margin=(0, 10)))
         if not self.details:
             return pn.Column(*parts, sizing_mode="stretch_width")
         table.on_click(lambda event: self.param.update(dropped_at=int(event.row) + 1, chain=""))
@@ -183,14 +184,14 @@ class FunnelView(CatalogView):
             missing = ", ".join(result.missing_event_types)
             parts.append(empty_card("Steps with no events at all", missing))
         if result.breakdown is not None:
-            parts.append(pn.pane.HTML(f"<h3>By {_text(result.breakdown_by)}</h3>"))
-            parts.append(pn.pane.HTML(f"<p>{_text(attribution_caption(result))}</p>"))
+            parts.append(pn.pane.HTML(f"<h3>By {escaped(result.breakdown_by)}</h3>"))
+            parts.append(pn.pane.HTML(f"<p>{escaped(attribution_caption(result))}</p>"))
             parts.append(breakdown_table(result))
         parts.append(self._drop_offs(result))
         return pn.Column(*parts, sizing_mode="stretch_width")
 
     def actor_caption(self) -> str:
-        return actor_caption_text(self.actor_filter, self.filters.actors)
+        return actor_captionescaped(self.actor_filter, self.filters.actors)
 
     def _drop_offs(self, result: FunnelResult) -> Any:
         dropped = result.dropped
@@ -200,7 +201,7 @@ class FunnelView(CatalogView):
             )
         after = f" and not '{dropped.next_event_type}'" if dropped.next_event_type else ""
         heading = pn.pane.HTML(
-            f"<h3>Reached step {dropped.step} '{_text(dropped.event_type)}'{_text(after)}: "
+            f"<h3>Reached step {dropped.step} '{escaped(dropped.event_type)}'{escaped(after)}: "
             f"{dropped.total:,} (newest {min(dropped.total, DROPPED_SHOWN):,} shown)</h3>"
         )
         if not dropped.entities:
@@ -208,9 +209,9 @@ class FunnelView(CatalogView):
         frame = pd.DataFrame(
             {
                 result.by: [e.entity for e in dropped.entities],
-                "reached at": [_when(e.reached_at) for e in dropped.entities],
+                "reached at": [utc_time(e.reached_at) for e in dropped.entities],
                 "last event": [e.last_event_type for e in dropped.entities],
-                "last event at": [_when(e.last_event_at) for e in dropped.entities],
+                "last event at": [utc_time(e.last_event_at) for e in dropped.entities],
             }
         )
         table = plain_table(frame, max_height=320)
@@ -241,8 +242,8 @@ def funnel_frame(result: FunnelResult) -> pd.DataFrame:
     """One row per step with a readable label, ready for the chart and the table."""
     frame = result.to_frame().reset_index()
     frame["label"] = [f"{s}. {t}" for s, t in zip(frame["step"], frame["event_type"], strict=True)]
-    frame["from start"] = frame["conversion_from_start"].map(_pct)
-    frame["from previous"] = frame["conversion_from_previous"].map(_pct)
+    frame["from start"] = frame["conversion_from_start"].map(percent)
+    frame["from previous"] = frame["conversion_from_previous"].map(percent)
     return frame
 
 
@@ -265,12 +266,12 @@ def funnel_chart(frame: pd.DataFrame) -> pn.pane.HTML:
         width = 100 * int(count) / top
         tip = f"{count:,} entities · {start} of step 1 · {previous} of the previous step"
         rows.append(
-            f'<div class="opdash-funnel-row" title="{_text(tip)}">'
-            f'<div class="opdash-funnel-label">{step}. {_text(event_type)}</div>'
+            f'<div class="opdash-funnel-row" title="{escaped(tip)}">'
+            f'<div class="opdash-funnel-label">{step}. {escaped(event_type)}</div>'
             f'<div class="opdash-funnel-track"><div class="opdash-funnel-bar" '
             f'style="width:{width:.2f}%"></div>'
             f'<span class="opdash-funnel-value">{int(count):,}'
-            f'<span class="opdash-funnel-share"> · {_text(start)}</span></span></div></div>'
+            f'<span class="opdash-funnel-share"> · {escaped(start)}</span></span></div></div>'
         )
     return pn.pane.HTML(
         f'<div class="opdash-funnel">{"".join(rows)}</div>',
@@ -306,13 +307,13 @@ def breakdown_table(result: FunnelResult) -> pn.widgets.Tabulator:
                 "value": "(none)" if group.value is None else group.value,
                 "entered": first,
                 "converted": last,
-                "conversion": _pct(last / first if first else None),
+                "conversion": percent(last / first if first else None),
             }
         )
     return plain_table(pd.DataFrame(rows, columns=["value", "entered", "converted", "conversion"]))
 
 
-def actor_caption_text(actor_filter: str, actors) -> str:
+def actor_captionescaped(actor_filter: str, actors) -> str:
     """Which setting of the Actors filter is in force, in words."""
     names = ", ".join(actors)
     if actor_filter == "every":
@@ -332,17 +333,3 @@ def attribution_caption(result: FunnelResult) -> str:
         rule, f"its step-{rule.partition(':')[2]} event ((none) if it did not reach it)"
     )
     return f"Attribution {rule}: each entity counts under the value on {where}."
-
-
-def _text(value: Any) -> str:
-    import html
-
-    return html.escape(str(value))
-
-
-def _pct(value: Any) -> str:
-    return "–" if value is None or pd.isna(value) else f"{value:.1%}"
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value is not None else "–"

@@ -17,6 +17,7 @@ import panel as pn
 
 from opdash.catalog import Reads
 from opdash.components.base import CatalogView
+from opdash.display import number, percent
 from opdash.metrics.goals import DEFAULT_BY, GOALS_FILE, GoalsResult, GoalStatus, goals
 
 #: What each status is called on the page.
@@ -177,15 +178,6 @@ def _fill(g: GoalStatus) -> float:
     return min(max(g.progress, 0.0), 1.0) * 100
 
 
-def number(value: Any) -> str:
-    """1,234 for a whole number, else up to two decimals (12.5, -3.25)."""
-    if value is None:
-        return "–"
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}".rstrip("0").rstrip(".")
-
-
 def unit(g: GoalStatus) -> str:
     """What the goal's numbers count, in words."""
     goal = g.goal
@@ -204,10 +196,6 @@ def rate_text(rate: float) -> str:
     return f"{rate * 100:.1f}".rstrip("0").rstrip(".") + "%"
 
 
-def _percent(progress: float | None) -> str:
-    return "–" if progress is None else f"{progress:.0%}"
-
-
 def numbers_text(g: GoalStatus) -> str:
     """'16 of 40 trade.closed events (40%)', a ceiling's 'used 6 of at most 10 …', a rate's %."""
     goal = g.goal
@@ -217,13 +205,13 @@ def numbers_text(g: GoalStatus) -> str:
         if goal.direction == "down":
             rate = f"{actual}, at most {rate_text(goal.target)}"
         detail = f"{g.converted or 0:,} of {g.entered or 0:,} entered ({unit(g)})"
-        return f"{rate} ({_percent(g.progress)} of target) · {detail}"
+        return f"{rate} ({percent(g.progress, 0)} of target) · {detail}"
     if goal.direction == "down":
         return (
-            f"{number(g.actual)} of at most {number(goal.target)} {unit(g)} "
-            f"({_percent(g.progress)} of the ceiling used)"
+            f"{number(g.actual, trim=True)} of at most {number(goal.target, trim=True)} {unit(g)} "
+            f"({percent(g.progress, 0)} of the ceiling used)"
         )
-    return f"{number(g.actual)} of {number(goal.target)} {unit(g)} ({_percent(g.progress)})"
+    return f"{number(g.actual, trim=True)} of {number(goal.target, trim=True)} {unit(g)} ({percent(g.progress, 0)})"
 
 
 def pace_text(g: GoalStatus) -> str:
@@ -233,7 +221,7 @@ def pace_text(g: GoalStatus) -> str:
     if goal.kind == "conversion":
         return f"{share:.0%} of the period gone"
     digits = 2 if goal.kind == "sum" else 1
-    by_now = number(round(float(goal.target) * share, digits))
+    by_now = number(round(float(goal.target) * share, digits), trim=True)
     if goal.direction == "down":
         return f"{share:.0%} of the period gone: at most {by_now} by now keeps pace"
     return f"{share:.0%} of the period gone: {by_now} by now keeps pace"

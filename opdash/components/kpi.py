@@ -9,6 +9,7 @@ import panel as pn
 import param
 
 from opdash.components.base import CatalogView
+from opdash.display import number
 from opdash.metrics.kpi import DEFAULT_WINDOW, KpiResult, kpi
 from opdash.metrics.scope import scoped
 
@@ -63,18 +64,11 @@ class KpiView(CatalogView):
             label += " · " + ", ".join(result.event_types)
         note = ""
         if result.compared:
-            before = _number(result.previous)
+            before = number(result.previous, whole_floats=False)
             change = result.change_pct
             trend = "–" if change is None else f"{'+' if change >= 0 else ''}{change:.1f}%"
             note = f"{trend} vs the {result.window} before ({before})"
         return pn.pane.HTML(
-            kpis_html([(label, _number(result.value), note, "")]), sizing_mode="stretch_width"
+            kpis_html([(label, number(result.value, whole_floats=False), note, "")]),
+            sizing_mode="stretch_width",
         )
-
-
-def _number(value: float | int | None) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return f"{value:,.2f}"

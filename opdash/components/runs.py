@@ -13,6 +13,7 @@ import param
 
 from opdash.components.base import CatalogView, card_html, empty_card
 from opdash.components.tables import plain_table
+from opdash.display import utc_time
 from opdash.metrics.runs import (
     ALERT_STATES,
     SEVERITIES,
@@ -136,9 +137,9 @@ def _runs_frame(rows: list[RunRow]) -> pd.DataFrame:
             "name": [r.name or "" for r in rows],
             "kind": [r.kind or "" for r in rows],
             "status": [_status(r) for r in rows],
-            "started": [_when(r.started_at) for r in rows],
+            "started": [utc_time(r.started_at) for r in rows],
             "duration": [format_seconds(r.duration_seconds) for r in rows],
-            "last activity": [_when(r.last_activity_at) for r in rows],
+            "last activity": [utc_time(r.last_activity_at) for r in rows],
             "events": [r.events for r in rows],
             "open alerts": [_open_alerts(r) for r in rows],
         }
@@ -153,8 +154,8 @@ def _alerts_frame(alerts: list[AlertRow]) -> pd.DataFrame:
             "title": [a.title or "" for a in alerts],
             "message": [a.message or "" for a in alerts],
             "run": [a.run_id for a in alerts],
-            "raised": [_when(a.raised_at) for a in alerts],
-            "resolved": [_when(a.resolved_at) if not a.open else "" for a in alerts],
+            "raised": [utc_time(a.raised_at) for a in alerts],
+            "resolved": [utc_time(a.resolved_at) if not a.open else "" for a in alerts],
         }
     )
 
@@ -178,9 +179,9 @@ def _detail(run_id: str, snapshot: RunSnapshot | None) -> list[Any]:
     facts = [
         ("status", _status(run)),
         ("kind", run.kind or "–"),
-        ("started", _when(run.started_at)),
-        ("ended", _when(run.ended_at)),
-        ("last heartbeat", _when(run.heartbeat_at)),
+        ("started", utc_time(run.started_at)),
+        ("ended", utc_time(run.ended_at)),
+        ("last heartbeat", utc_time(run.heartbeat_at)),
         ("events", f"{run.events:,}"),
         ("open alerts", _open_alerts(run)),
     ]
@@ -226,7 +227,3 @@ def _open_alerts(run: RunRow) -> str:
     """``2 (critical 1, warning 1)``: how many, and of which severities."""
     parts = [f"{severity} {n}" for severity, n in run.open_by_severity.items() if n]
     return f"{run.open_alerts} ({', '.join(parts)})" if parts else str(run.open_alerts)
-
-
-def _when(value: Any) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S") if value is not None else "–"

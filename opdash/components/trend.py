@@ -21,6 +21,7 @@ import param
 from opdash.components.base import CatalogView, empty_card
 from opdash.components.filters import FILTER_NAMES
 from opdash.components.tables import plain_table
+from opdash.display import number
 from opdash.metrics.scope import scoped
 from opdash.metrics.trend import (
     DEFAULT_BY,
@@ -277,14 +278,6 @@ def trend_chart(result: TrendResult, labels: list[str]) -> hv.Overlay:
     )
 
 
-def _number(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.2f}"
-
-
 def _total(values: list[Any]) -> int | float:
     return sum(v for v in values if v is not None)
 
@@ -299,10 +292,10 @@ def totals_frame(result: TrendResult, labels: list[str]) -> pd.DataFrame:
         values = series.values
         present = [v for v in values if v is not None]
         total = (sum(present) / len(present) if present else None) if avg else _total(values)
-        row = {"series": label, total_name: _number(total)}
-        row["last bucket"] = _number(values[-1] if values else None)
+        row = {"series": label, total_name: number(total)}
+        row["last bucket"] = number(values[-1] if values else None)
         if result.rolling:
-            row["last rolling mean"] = _number(series.buckets[-1].rolling)
+            row["last rolling mean"] = number(series.buckets[-1].rolling)
         if result.compare:
             before = [b.previous for b in series.buckets]
             present_before = [v for v in before if v is not None]
@@ -310,7 +303,7 @@ def totals_frame(result: TrendResult, labels: list[str]) -> pd.DataFrame:
                 previous = sum(present_before) / len(present_before) if present_before else None
             else:
                 previous = _total(before)
-            row[f"previous {total_name}"] = _number(previous)
+            row[f"previous {total_name}"] = number(previous)
             change = percent_change(total, previous)
             row["change"] = "–" if change is None else f"{change:+.1f}%"
         rows.append(row)

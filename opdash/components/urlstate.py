@@ -22,6 +22,7 @@ import panel as pn
 import param
 from panel.custom import JSComponent
 
+from opdash.display import first_line
 from opdash.errors import UsageError, did_you_mean
 
 _PARAM_DEFAULT = object()
@@ -114,7 +115,7 @@ def apply_query(bindings: list[Binding], query: str) -> list[str]:
         try:
             owner.param.update(**changes)
         except Exception as exc:  # noqa: BLE001  (a value a parameter refuses, e.g. a bad zone)
-            problems.append(str(exc).splitlines()[0])
+            problems.append(first_line(exc))
             for name, value in changes.items():  # one by one: the good ones still apply
                 try:
                     owner.param.update(**{name: value})

@@ -5,12 +5,12 @@ One report for the Data quality panel and ``opdash info``, so both always tell t
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from opdash.catalog import CatalogStats
 from opdash.contract import QUARANTINE_REASONS
-from opdash.masking import mask_text
+from opdash.ingest import QuarantineRow
 
 SAMPLES = 50
 
@@ -23,33 +23,16 @@ class ReasonCount:
 
 
 @dataclass(frozen=True)
-class QuarantineSample:
-    source_file: str
-    line: int | None
-    row: int | None
-    reason: str
-    detail: str | None
-    raw: str | None
-
-    @property
-    def where(self) -> str:
-        """``line 12``, ``row 3`` or ``whole file``."""
-        if self.line is not None:
-            return f"line {self.line}"
-        return f"row {self.row}" if self.row is not None else "whole file"
-
-
-@dataclass(frozen=True)
 class QualityReport:
     stats: CatalogStats
     by_reason: list[ReasonCount]
-    samples: list[QuarantineSample]  # the first ones, by file then position
+    samples: list[QuarantineRow]  # the first ones (masked), by file then position
 
     def to_dict(self) -> dict[str, Any]:
         out = self.stats.to_dict()
         out["quarantine_by_reason"] = {r.reason: r.records for r in self.by_reason}
         out["quarantine_samples"] = [
-            {k: v for k, v in asdict(s).items() if k != "raw"} for s in self.samples
+            {k: v for k, v in s._asdict().items() if k != "raw"} for s in self.samples
         ]
         return out
 
@@ -66,10 +49,5 @@ def quality_report(catalog, *, samples: int = SAMPLES) -> QualityReport:
     return QualityReport(
         stats=catalog.stats(),
         by_reason=[ReasonCount(r, QUARANTINE_REASONS.get(r, ""), n) for r, n in reasons],
-        samples=[_masked(QuarantineSample(*row)) for row in rows],
+        samples=[QuarantineRow(*row).masked() for row in rows],
     )
-
-
-def _masked(sample: QuarantineSample) -> QuarantineSample:
-    """Broken records are shown as text: secrets in them are masked like everywhere else."""
-    return replace(sample, detail=mask_text(sample.detail), raw=mask_text(sample.raw))

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from opdash.display import first_line
 from opdash.errors import UsageError
 from opdash.masking import MASK, SUSPECT, looks_secret, mask
 from opdash.templates import sql_identifier, sql_string
@@ -177,7 +178,7 @@ def run_sql(catalog, sql: str, scope=None, *, limit: int = MAX_ROWS) -> SqlResul
     except Exception as exc:  # noqa: BLE001  (a failing query is the spec author's to fix)
         if not timer.is_alive():
             raise UsageError(f"the query ran longer than {TIMEOUT_SECONDS:g} s") from None
-        raise UsageError(f"the query failed: {str(exc).splitlines()[0]}") from None
+        raise UsageError(f"the query failed: {first_line(exc)}") from None
     finally:
         timer.cancel()
         cursor.close()

@@ -20,6 +20,7 @@ from opdash.catalog.spark import reader
 from opdash.catalog.spark.ctes import drop_table, keep_table
 from opdash.catalog.versions import ANY_TIME, Change, Versions
 from opdash.contract import SETTINGS_FILES, ArtifactFile, classify
+from opdash.display import first_line
 from opdash.errors import UsageError
 
 _EVENT_COLUMNS = ", ".join(f"`{name}`" for name, _ in reader.COLUMNS["events"])
@@ -66,7 +67,7 @@ class SparkLoader:
         except Exception as exc:  # AnalysisException, a cluster that refuses the path
             if _missing_path(exc):
                 return []
-            raise UsageError(f"Spark cannot list {self.location}: {_first_line(exc)}") from None
+            raise UsageError(f"Spark cannot list {self.location}: {first_line(exc)}") from None
         listed = [
             Listed(reader.relative(self.location, r["path"]), int(r["length"]), r[2]) for r in rows
         ]
@@ -141,7 +142,7 @@ class SparkLoader:
         except UsageError:
             raise
         except Exception as exc:
-            raise UsageError(f"Spark cannot read {self.location}: {_first_line(exc)}") from None
+            raise UsageError(f"Spark cannot read {self.location}: {first_line(exc)}") from None
         loaded_name = f"opdash_loaded_{self._generation}"
         loaded.createOrReplaceTempView(loaded_name)
         tables = {}
@@ -197,7 +198,7 @@ def _relations_sql(loaded: str) -> dict[str, str]:
     event id among its files; across tasks the first in path order wins, the others are
     repeated ids like any other."""
     cand = f"SELECT {_EVENT_COLUMNS}, file_seq FROM {loaded} WHERE relation = 'events'"
-    losers = f"""
+    duplicate_rows = f"""
         SELECT event_id, source_file, source_line, source_row, file_seq FROM (
             SELECT c.*, row_number() OVER (
                 PARTITION BY c.event_id ORDER BY c.file_seq, c.source_line, c.source_row) AS nth
@@ -211,7 +212,7 @@ def _relations_sql(loaded: str) -> dict[str, str]:
 
     return {
         "events": f"""
-            SELECT {_EVENT_COLUMNS} FROM ({cand}) c LEFT ANTI JOIN ({losers}) l
+            SELECT {_EVENT_COLUMNS} FROM ({cand}) c LEFT ANTI JOIN ({duplicate_rows}) l
               ON c.source_file = l.source_file AND c.source_line <=> l.source_line
              AND c.source_row <=> l.source_row""",
         "duplicates": f"""
@@ -219,7 +220,7 @@ def _relations_sql(loaded: str) -> dict[str, str]:
                 SELECT event_id, source_file, line, `row`, file_seq FROM {loaded}
                  WHERE relation = 'duplicates'
                 UNION ALL
-                SELECT event_id, source_file, source_line, source_row, file_seq FROM ({losers}))
+                SELECT event_id, source_file, source_line, source_row, file_seq FROM ({duplicate_rows}))
             ORDER BY file_seq, line, `row`""",
         "quarantine": f"SELECT {columns('quarantine')} FROM {loaded} "
         "WHERE relation = 'quarantine' ORDER BY file_seq, line, `row`",
@@ -240,8 +241,3 @@ def location_of(folder: str | Path) -> str:
 def _missing_path(exc: BaseException) -> bool:
     text = str(exc)
     return "PATH_NOT_FOUND" in text or "Path does not exist" in text
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
