@@ -2,7 +2,7 @@
 
 No SQL, no pandas, no opdash: events are the envelope dicts as written to the folder, and every
 definition (entity, order of events, window, ordered/strict/unordered levels, chosen chain,
-since/until) is a loop over them. tests/test_funnel.py compares opdash.funnel against it.
+since/until) is a loop over them. tests/properties/test_funnel.py compares opdash.funnel against it.
 """
 
 from __future__ import annotations

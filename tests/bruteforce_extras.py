@@ -2,7 +2,7 @@
 
 Breakdown, exclusions, time to convert, conversion over time and drop-offs are all measured on
 each entity's chosen chain. Like tests/bruteforce.py this is loops over the envelope dicts (no SQL,
-no pandas, no opdash); tests/test_funnel_extras.py compares opdash.funnel against it.
+no pandas, no opdash); tests/properties/test_funnel_extras.py compares opdash.funnel against it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,14 @@ import statistics
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bruteforce import _chain_ordered, _chain_strict, _in_range, entity_of, micros, window_seconds
+from tests.bruteforce import (
+    _chain_ordered,
+    _chain_strict,
+    _in_range,
+    entity_of,
+    micros,
+    window_seconds,
+)
 
 OTHER = "Other"
 

@@ -12,8 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-import bruteforce
-from bruteforce import ten_places, value_at
+from tests import bruteforce
+from tests.bruteforce import ten_places, value_at
 
 LOOP = [
     "signal.created",

@@ -1,7 +1,7 @@
 """A plain-Python reference for opdash paths, written from the definitions only.
 
 No SQL, no opdash: events are the envelope dicts as written to the folder; each rule of
-docs/paths.md is a loop over one entity's sorted events. tests/test_paths.py compares opdash
+docs/paths.md is a loop over one entity's sorted events. tests/properties/test_paths.py compares opdash
 with it.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from bruteforce import entity_of, micros
+from tests.bruteforce import entity_of, micros
 
 
 def entity_paths(

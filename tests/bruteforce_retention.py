@@ -3,7 +3,7 @@
 No SQL, no opdash: events are the envelope dicts as written to the folder; a period is named by
 an ordinal of the local calendar (days since 0001-01-01, Monday-weeks, year × 12 + month) so an
 offset k is a difference of ordinals, whatever a day's length in hours; every rule of
-docs/retention.md is a loop. tests/test_retention.py compares opdash with it.
+docs/retention.md is a loop. tests/properties/test_retention.py compares opdash with it.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bruteforce import entity_of
-from bruteforce_trend import bound, instant
+from tests.bruteforce import entity_of
+from tests.bruteforce_trend import bound, instant
 
 
 def ordinal(t: datetime, interval: str, tz: ZoneInfo) -> int:

@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bruteforce import ten_places
+from tests.bruteforce import ten_places
 
 WINDOW_SECONDS = {"30m": 1800, "1h": 3600, "6h": 21600, "1d": 86400, "2d": 172800, "1w": 604800}
 _MISSING = object()

@@ -3,7 +3,7 @@
 No SQL, no pandas, no opdash: events are the envelope dicts as written to the folder, buckets are
 found by looking at the local wall clock (``zoneinfo``) every 15 minutes of the range, and every
 rule of docs/trends.md (range, buckets, metrics, breakdown and Other, rolling, previous period) is
-a loop over them. tests/test_trend.py compares opdash's trend with it.
+a loop over them. tests/properties/test_trend.py compares opdash's trend with it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from bruteforce import ten_places, value_at
+from tests.bruteforce import ten_places, value_at
 
 ONE_US = timedelta(microseconds=1)
 GRID = timedelta(minutes=15)  # every zone used here changes offset on a 15-minute UTC grid

@@ -1,7 +1,7 @@
 """An operator's tab left open all day, played fast: filter changes across the pages of one
 browser session, with the tab's memory read after a forced garbage collection every so often.
 
-Shared by the browser test (``tests/test_ui_tab.py``, 60 changes) and the benchmark
+Shared by the browser test (``tests/ui/test_ui_tab.py``, 60 changes) and the benchmark
 (``benchmarks/bench_tab.py``, 300 changes and more). The changes are what an operator does in
 the sidebar and on a page (a run, a workflow id, a funnel's window and order, an alert's
 severity), never a reload: a reload would start a fresh document and hide any growth.

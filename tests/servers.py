@@ -20,8 +20,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT / "data" / "demo"
+from tests.fixtures import DEMO, ROOT  # noqa: F401  (the browser tests import DEMO from here)
 
 
 def free_port() -> int:
