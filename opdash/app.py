@@ -278,12 +278,7 @@ def first_page_views(catalog: Catalog, spec: DashboardSpec, filters: Filters) ->
 
 def view_choices(view: CatalogView) -> list[str]:
     """A view's own parameters (what it lets the operator choose), in declaration order."""
-    shared = set(CatalogView.param) | {"name"}
-    return [
-        name
-        for name in view.param
-        if name not in shared and (view.param[name].precedence or 0) >= 0  # <0: a setting
-    ]
+    return view.choices()
 
 
 def build_app(

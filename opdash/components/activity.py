@@ -43,6 +43,7 @@ class ActivityFeed(CatalogView):
     chain = param.String(default="", doc="Workflow whose chain is open under the feed.")
 
     title = "Activity"
+    summary = "The newest events first; payloads expandable."
     uses_filters = FILTER_NAMES
 
     def __init__(self, catalog=None, filters=None, **params: Any) -> None:

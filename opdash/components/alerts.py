@@ -17,6 +17,7 @@ class AlertsView(CatalogView):
     to the page's run. Watch-only: an alert is resolved by the system that raised it."""
 
     title = "Alerts"
+    summary = "Alerts across runs, open ones first."
     uses_filters = ("end", "run")
     uses_now = True
 

@@ -96,6 +96,38 @@ class CatalogView(Viewer):
     uses_filters: tuple[str, ...] = FILTER_NAMES
     #: True for views read "as of now" (today, goals): their answer changes with the clock.
     uses_now: bool = False
+    #: The tile's one-line description in the spec's JSON Schema (opdash/spec/schema.py).
+    summary: str = ""
+    #: JSON Schema keywords a spec key needs beyond what its parameter says (its type, enum,
+    #: integer bounds and doc are read from the parameter).
+    spec_extras: dict[str, dict[str, Any]] = {}
+    #: Keys a spec's tile of this view must have (besides ``type``).
+    spec_required: tuple[str, ...] = ()
+    #: Parameters the server sets, never a spec.
+    server_settings: tuple[str, ...] = ("stale_after",)
+
+    @classmethod
+    def choices(cls) -> list[str]:
+        """The view's own parameters (what it lets the operator choose), in declaration order."""
+        shared = set(CatalogView.param) | {"name"}
+        return [
+            name
+            for name in cls.param
+            if name not in shared and (cls.param[name].precedence or 0) >= 0  # <0: a setting
+        ]
+
+    @classmethod
+    def spec_keys(cls) -> list[str]:
+        """The keys a spec may set on this view's tile: its choices, then its settings."""
+        shared = set(CatalogView.param) | {"name"}
+        settings = [
+            name
+            for name in cls.param
+            if name not in shared
+            and (cls.param[name].precedence or 0) < 0
+            and name not in cls.server_settings
+        ]
+        return [*cls.choices(), *settings]
 
     def __init__(self, catalog=None, filters: Filters | None = None, **params: Any) -> None:
         super().__init__(catalog=catalog, filters=filters or Filters(), **params)

@@ -41,6 +41,7 @@ class WorkflowChain(CatalogView):
     workflow_id = param.String(default="", doc="The workflow whose chain is shown.")
 
     title = "Workflow chain"
+    summary = "One workflow's events as a tree by parent_event_id."
     uses_filters = ()
 
     def data(self) -> ChainResult | None:

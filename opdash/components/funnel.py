@@ -51,30 +51,42 @@ class FunnelView(CatalogView):
     """
 
     steps = param.List(default=[], item_type=str, doc="Event types of the steps, in order.")
-    window = param.String(default=DEFAULT_WINDOW, doc="How long after step 1 later steps count.")
-    order = param.Selector(default="ordered", objects=list(ORDERS))
+    window = param.String(
+        default=DEFAULT_WINDOW,
+        doc="How long after step 1 later steps count. A duration: a number and s, m, h, d or w (90m, 6h, 14d).",
+    )
+    order = param.Selector(default="ordered", objects=list(ORDERS), doc="Step order rule.")
     by = param.String(default=DEFAULT_BY, doc="Dotted path of the entity that converts.")
     breakdown = param.String(default="", doc="Dotted path to split the funnel by ('' for none).")
     attribution = param.String(
         default="first",
-        doc="Whose value a breakdown counts: first (step 1's), last (the last step reached), "
-        "step:N, or all (per value, over the events carrying it).",
+        doc="Whose value a breakdown counts: first (step 1's, default), last (the last step "
+        "reached), step:N, or all (per value, over the events carrying it; groups need not add "
+        "up).",
     )
     actor_filter = param.Selector(
         default="start",
         objects=list(ACTOR_FILTERS),
-        doc="What the page's Actors filter selects: start — the entities whose step-1 event is "
-        "by the chosen actors (later steps by anyone); every — only events by them, at every step.",
+        doc="What the page's Actors filter selects: start (default) — the entities whose step-1 "
+        "event is by the chosen actors, later steps by anyone; every — only events by them, at "
+        "every step.",
     )
-    dropped_at = param.Integer(default=0, bounds=(0, None), doc="Step whose drop-offs are listed.")
+    dropped_at = param.Integer(
+        default=0, bounds=(0, None), doc="Step whose drop-offs are listed (0: none)."
+    )
     chain = param.String(default="", doc="Workflow whose chain is open under the drop-offs.")
     details = param.Boolean(
         default=True,
         precedence=-1,  # how the view is laid out, not a page choice: not in the URL
-        doc="Drop-offs and chains under the funnel (False: the chart and table only).",
+        doc="Drop-offs and chains under the funnel (false: the chart and table only).",
     )
 
     title = "Funnel"
+    summary = "Counts and conversion per step; drop-offs and chains."
+    spec_extras = {
+        "steps": {"maxItems": 20, "minItems": 2},
+        "attribution": {"pattern": "^(first|last|all|step:[1-9][0-9]*)$"},
+    }
     uses_filters = ("start", "end", "zone", "actors", "run", "workflow")
 
     def __init__(self, catalog=None, filters=None, **params: Any) -> None:

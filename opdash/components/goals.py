@@ -78,6 +78,7 @@ class GoalProgress(CatalogView):
     """
 
     title = "Goals"
+    summary = "Every goal of goals.yaml: progress, pace and status."
     uses_filters = ("end", "zone")
     uses_now = True
 

@@ -36,13 +36,20 @@ class KpiView(CatalogView):
 
     metric = param.String(
         default="count",
-        doc="count, unique (workflows), unique:PATH, sum:PATH or avg:PATH (e.g. sum:payload.pnl).",
+        doc="count, unique (workflows), unique:PATH, sum:PATH or avg:PATH.",
     )
-    event_types = param.List(default=[], item_type=str, doc="Only these event types (none: all).")
-    window = param.String(default=DEFAULT_WINDOW, doc="The span measured, e.g. 24h, 7d.")
-    compare = param.Boolean(default=True, doc="Also show the window before and the change.")
+    event_types = param.List(
+        default=[], item_type=str, doc="Only events of these types (none: every type)."
+    )
+    window = param.String(
+        default=DEFAULT_WINDOW,
+        doc="The span measured, ending at the page's moment (now, or the end of its last day). A duration: a number and s, m, h, d or w (90m, 6h, 14d).",
+    )
+    compare = param.Boolean(default=True, doc="Also show the span before it and the change.")
 
     title = "KPI"
+    summary = "One number: a metric over the last window (e.g. 24h), and its change from the window before."
+    spec_extras = {"event_types": {"maxItems": 50}}
     uses_filters = ("end", "zone", "actors", "event_types", "run", "workflow")
     uses_now = True
 

@@ -57,24 +57,35 @@ class PathsView(CatalogView):
 
     ``data()`` is a :class:`PathsAnswer` (None until an anchor event is named)."""
 
-    event = param.String(default="", doc="The anchor: each entity's first event of this type.")
+    event = param.String(
+        default="",
+        doc="The anchor: each entity's first event of this type (default: the loop's first event in the data).",
+    )
     anchor = param.Selector(
         default="start",
         objects=["start", "end"],
         doc="start: the paths that follow the event; end: the paths that lead to it.",
     )
-    by = param.String(default=DEFAULT_BY, doc="Dotted path of the entity (default the workflow).")
-    steps = param.Integer(
-        default=DEFAULT_STEPS, bounds=(2, MAX_STEPS), doc="Nodes per path, the anchor's included."
+    by = param.String(
+        default=DEFAULT_BY, doc="Dotted path of the entity (default correlation.workflow_id)."
     )
-    exclude = param.List(default=[], item_type=str, doc="Event types dropped before paths.")
+    steps = param.Integer(
+        default=DEFAULT_STEPS,
+        bounds=(2, MAX_STEPS),
+        doc="Nodes per path, the anchor's included (default 5).",
+    )
+    exclude = param.List(
+        default=[], item_type=str, doc="Event types dropped before paths are built."
+    )
     top = param.Integer(
-        default=DEFAULT_TOP, bounds=(1, 10_000), doc="Edges kept, most taken first."
+        default=DEFAULT_TOP, bounds=(1, 10_000), doc="Edges kept, most taken first (default 50)."
     )
     node = param.String(default="", doc="The node whose entities are listed: STEP:TYPE.")
     chain = param.String(default="", doc="Workflow whose chain is open under the node's list.")
 
     title = "Paths"
+    summary = "A Sankey of the paths entities take after (or before) their first event of a type; a click on a node lists who passed through it (docs/paths.md)."
+    spec_extras = {"exclude": {"items": {"type": "string"}}}
     uses_filters = tuple(f for f in FILTER_NAMES if f != "event_types")
 
     def key(self):

@@ -20,6 +20,7 @@ class DataQuality(CatalogView):
     duplicates, and quarantined records by reason with samples."""
 
     title = "Data quality"
+    summary = "Headline counts, files read, duplicates and quarantined records by reason."
     uses_filters = ()
 
     def data(self) -> QualityReport:

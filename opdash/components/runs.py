@@ -47,6 +47,7 @@ class RunsView(CatalogView):
     """
 
     title = "Runs"
+    summary = "Every run's status, staleness and last activity, and the alerts."
     uses_filters = ("end", "run")
     uses_now = True
 

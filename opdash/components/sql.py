@@ -21,10 +21,16 @@ class SqlView(CatalogView):
     is checked to be a single read-only SELECT before it runs (see ``opdash.metrics.sql``).
     """
 
-    sql = param.String(default="", doc="One read-only SELECT (or WITH) statement.")
+    sql = param.String(
+        default="",
+        doc="One read-only SELECT (or WITH) over events, quarantine, duplicates, runs and alerts.",
+    )
     limit = param.Integer(default=100, bounds=(1, MAX_ROWS), doc="Rows shown.")
 
     title = "Query"
+    summary = "The rows of one read-only query; events narrowed to the page's filters."
+    spec_extras = {"sql": {"minLength": 1}}
+    spec_required = ("sql",)
 
     def data(self) -> SqlResult:
         return run_sql(self.catalog, self.sql, self.filters.scope(), limit=self.limit)

@@ -43,6 +43,8 @@ class StateView(CatalogView):
 
     kind = "json"
     uses_filters = ()
+    spec_extras = {"source": {"minLength": 1}}
+    spec_required = ("source",)
 
     @property
     def title(self) -> str:  # type: ignore[override]
@@ -58,7 +60,10 @@ class StateView(CatalogView):
 class JsonState(StateView):
     """A JSON file as a key/value card; nested objects and lists fold open on a click."""
 
+    source = param.String(default="", doc="A JSON file, relative to the artifact folder.")
+
     kind = "json"
+    summary = "A JSON file as a key/value card; nested objects collapsible."
 
     def draw(self, state: StateFile) -> Any:
         body = json_html(state.content)
@@ -70,7 +75,10 @@ class JsonState(StateView):
 class MarkdownState(StateView):
     """A Markdown file, rendered; raw HTML in it is shown as text, never run."""
 
+    source = param.String(default="", doc="A Markdown file, relative to the artifact folder.")
+
     kind = "markdown"
+    summary = "A Markdown file, rendered (raw HTML is shown as text)."
 
     def draw(self, state: StateFile) -> Any:
         body = _markdown().render(state.content)

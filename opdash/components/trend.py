@@ -70,7 +70,7 @@ class TrendView(CatalogView):
     interval = param.Selector(default="day", objects=list(INTERVALS), doc="Bucket size.")
     metric = param.String(
         default="count",
-        doc="count, unique (workflows), unique:PATH, sum:PATH or avg:PATH (e.g. sum:payload.pnl).",
+        doc="count, unique (workflows), unique:PATH, sum:PATH or avg:PATH.",
     )
     breakdown = param.String(default="", doc="Dotted path to split each line by ('' for none).")
     rolling = param.Integer(
@@ -79,6 +79,7 @@ class TrendView(CatalogView):
     compare = param.Boolean(default=False, doc="Also draw the previous period, faint.")
 
     title = "Trend"
+    summary = "A metric per hour, day, week or month in the page's zone."
     uses_filters = FILTER_NAMES  # the event-types filter picks the lines
 
     def event_types(self) -> list[str]:

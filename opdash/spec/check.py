@@ -27,6 +27,7 @@ from opdash.spec.model import (
     slug,
 )
 from opdash.spec.tiles import TILE_TYPES
+from opdash.spec.values import ValueProblem, value_problems
 from opdash.yamltext import YamlDocument, YamlProblem, parse_yaml, read_text
 
 ERROR, WARNING = "error", "warning"
@@ -525,54 +526,10 @@ def _tile_problems(document: YamlDocument, source: str, root, broken: set) -> li
     return out
 
 
-def tile_value_problems(tile: dict[str, Any], root) -> list[tuple[str | None, str, str]]:
+def tile_value_problems(tile: dict[str, Any], root) -> list[ValueProblem]:
     """(key, problem, what to do) for each value of a schema-valid tile its component would
-    refuse."""
-    from opdash.contract import field_path
-    from opdash.metrics.sql import read_only_problem
-    from opdash.metrics.trend import metric_arguments, parse_metric
-    from opdash.timeutil import parse_duration
-
-    kind = TILE_TYPES[tile["type"]]
-    out: list[tuple[str | None, str, str]] = []
-
-    def attempt(key: str, check, hint: str = "") -> None:
-        if key in tile:
-            try:
-                check(tile[key])
-            except UsageError as exc:
-                out.append((key, str(exc), hint))
-
-    def metric(text: str) -> None:
-        name, by = metric_arguments(text)
-        parse_metric(name)
-        field_path(by)
-
-    attempt("metric", metric)
-    attempt("window", parse_duration)
-    attempt("by", field_path)
-    attempt("breakdown", lambda v: field_path(v) if str(v).strip() else None)
-    steps = tile.get("steps")
-    if isinstance(steps, list) and len(set(steps)) != len(steps):  # a funnel's (paths: a number)
-        out.append(("steps", "a step is listed twice", "list each event type once"))
-    if tile["type"] == "funnel" and isinstance(steps, list):  # step:N within the steps
-        from opdash.metrics.funnel import parse_attribution
-
-        attempt("attribution", lambda v: parse_attribution(v, len(steps)))
-    if tile["type"] == "funnel" and tile.get("dropped_at", 0) > len(tile.get("steps") or [0] * 5):
-        out.append(("dropped_at", f"there is no step {tile['dropped_at']}", "use 0 for none"))
-    if tile["type"] == "sql":
-        problem = read_only_problem(tile["sql"])
-        if problem:
-            out.append(("sql", f"the query is refused: {problem}", "write one read-only SELECT"))
-    if kind.source_kind and root is not None:
-        from opdash.metrics.state import state_file
-
-        try:
-            state_file(root, tile["source"], kind.source_kind)
-        except UsageError as exc:
-            out.append(("source", str(exc), "name a file inside the artifact folder"))
-    return out
+    refuse: the checks of its keys and of its type (``opdash/spec/values.py``)."""
+    return value_problems(tile, TILE_TYPES[tile["type"]].checks, root)
 
 
 # -- drawing what is valid ----------------------------------------------------------------------

@@ -838,6 +838,14 @@ def test_check_json_shape_and_exit_codes(tmp_path):
 SERVER_SETTINGS = {"stale_after"}
 
 
+def test_the_shipped_schema_is_the_one_generated_from_the_components():
+    """opdash/schemas/dashboard.schema.json is what ``python -m opdash.spec.schema`` writes:
+    a component's parameter changed without regenerating the file fails here."""
+    from opdash.spec.schema import SHIPPED, schema_text
+
+    assert SHIPPED.read_text(encoding="utf-8") == schema_text()
+
+
 def test_the_schema_is_draft_2020_12_and_matches_the_components():
     import param
     from jsonschema import Draft202012Validator
