@@ -23,6 +23,7 @@ from opdash.components.filters import Filters
 from opdash.components.style import page_css
 from opdash.components.tab_memory import keep_tab_memory_flat
 from opdash.components.urlstate import Binding, UrlSync, first_query
+from opdash.display import utc_time
 from opdash.metrics.runs import STALE_AFTER_SECONDS
 from opdash.spec import DashboardSpec, PageSpec, TileSpec, default_spec
 
@@ -157,7 +158,7 @@ class Dashboard(param.Parameterized):
         stats = self.catalog.stats()
         name = self.spec.title or self.catalog.root.name
         newest = (
-            "newest event " + stats.last_event_at.strftime("%Y-%m-%d %H:%M UTC")
+            "newest event " + utc_time(stats.last_event_at, seconds=False)
             if stats.last_event_at
             else "no events yet"
         )

@@ -21,9 +21,12 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def utc_time(value: datetime | None, missing: str = MISSING) -> str:
-    """``2026-11-20 15:59:20 UTC``, or ``missing`` when there is no time."""
-    return missing if value is None else utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+def utc_time(value: datetime | None, missing: str = MISSING, *, seconds: bool = True) -> str:
+    """``2026-11-20 15:59:20 UTC`` (``seconds=False``: ``2026-11-20 15:59 UTC``), or
+    ``missing`` when there is no time."""
+    if value is None:
+        return missing
+    return utc(value).strftime("%Y-%m-%d %H:%M:%S UTC" if seconds else "%Y-%m-%d %H:%M UTC")
 
 
 def is_missing(value: Any) -> bool:

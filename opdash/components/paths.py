@@ -24,6 +24,7 @@ from holoviews.element.sankey import _layout_sankey
 from opdash.components.base import CatalogView, empty_card, guarded
 from opdash.components.filters import FILTER_NAMES
 from opdash.components.tables import plain_table
+from opdash.display import utc_time
 from opdash.metrics.paths import (
     DEFAULT_BY,
     DEFAULT_STEPS,
@@ -202,7 +203,7 @@ class PathsView(CatalogView):
             [
                 {
                     "entity": e.entity,
-                    "reached at": e.reached_at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    "reached at": utc_time(e.reached_at),
                     "workflow": e.workflow_id or "",
                 }
                 for e in answer.node_entities

@@ -12,6 +12,7 @@ from opdash.catalog import CatalogStats
 from opdash.components.base import CatalogView, card_html
 from opdash.components.kpi import kpis_html
 from opdash.components.tables import plain_table
+from opdash.display import utc_time
 from opdash.metrics.quality import QualityReport, quality_report
 
 
@@ -28,7 +29,7 @@ class DataQuality(CatalogView):
 
     def draw(self, report: QualityReport) -> Any:
         s = report.stats
-        refreshed = s.refreshed_at.strftime("%Y-%m-%d %H:%M:%S %Z") if s.refreshed_at else "never"
+        refreshed = utc_time(s.refreshed_at, "never")
         summary = (
             f"{s.files:,} files read · {s.events:,} events · {_plural(s.duplicates, 'repeated event id')}"
             f" counted once · {_plural(s.quarantined, 'record')} quarantined · last refresh {refreshed}"
@@ -58,7 +59,7 @@ class DataQuality(CatalogView):
 
 def headline_html(s: CatalogStats) -> str:
     """Events, workflows, runs, quarantined and the newest event: the folder at a glance."""
-    newest = s.last_event_at.strftime("%Y-%m-%d %H:%M UTC") if s.last_event_at else "–"
+    newest = utc_time(s.last_event_at, seconds=False)
     return kpis_html(
         [
             ("Events", f"{s.events:,}", "", ""),

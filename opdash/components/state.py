@@ -14,6 +14,7 @@ import panel as pn
 import param
 
 from opdash.components.base import CatalogView
+from opdash.display import utc_time
 from opdash.metrics.state import StateFile, state_file
 
 #: Rows drawn per object or list (the rest are counted), and nesting drawn.
@@ -89,7 +90,7 @@ class MarkdownState(StateView):
 
 
 def _meta(state: StateFile) -> str:
-    when = state.modified_at.strftime("%Y-%m-%d %H:%M UTC")
+    when = utc_time(state.modified_at, seconds=False)
     return (
         f'<div class="opdash-state-meta">{html.escape(state.source)} · {state.size:,} bytes · '
         f"changed {when}</div>"
