@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 #: The dashboard's own routes (Panel 1.9 / Bokeh 3.9) and the methods their handlers implement
-#: (tests/http/test_api.py checks both against a server built as ``serve`` builds it). The websocket
-#: is the live page's channel: an upgraded GET that carries view updates; OPTIONS is CORS.
+#: (tests/http/test_api.py checks both against a server built as ``serve`` builds it). The
+#: websocket is the live page's channel: an upgraded GET that carries view updates; OPTIONS is CORS.
 DASHBOARD_ROUTES = (
     ("/", "GET", "the dashboard page"),
     ("/ws", "GET", "the page's live channel (websocket)"),

@@ -47,7 +47,8 @@ class ResultCache:
 
     Concurrent asks for one key compute it once: the others wait for the first one's answer.
     Failures are not kept, so a fixed file or a retry gets a fresh try. An answer of an older
-    version is served for a newer one when ``still_holds(old_version)`` says nothing it reads changed.
+    version is served for a newer one when ``still_holds(old_version)`` says nothing it reads
+    changed.
     """
 
     def __init__(self, budget: int = ANSWER_BYTES) -> None:

@@ -53,7 +53,8 @@ class FunnelView(CatalogView):
     steps = param.List(default=[], item_type=str, doc="Event types of the steps, in order.")
     window = param.String(
         default=DEFAULT_WINDOW,
-        doc="How long after step 1 later steps count. A duration: a number and s, m, h, d or w (90m, 6h, 14d).",
+        doc="How long after step 1 later steps count. A duration: a number and s, m, h, d or w "
+        "(90m, 6h, 14d).",
     )
     order = param.Selector(default="ordered", objects=list(ORDERS), doc="Step order rule.")
     by = param.String(default=DEFAULT_BY, doc="Dotted path of the entity that converts.")

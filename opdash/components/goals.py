@@ -212,7 +212,8 @@ def numbers_text(g: GoalStatus) -> str:
             f"{number(g.actual, trim=True)} of at most {number(goal.target, trim=True)} {unit(g)} "
             f"({percent(g.progress, 0)} of the ceiling used)"
         )
-    return f"{number(g.actual, trim=True)} of {number(goal.target, trim=True)} {unit(g)} ({percent(g.progress, 0)})"
+    actual, target = number(g.actual, trim=True), number(goal.target, trim=True)
+    return f"{actual} of {target} {unit(g)} ({percent(g.progress, 0)})"
 
 
 def pace_text(g: GoalStatus) -> str:

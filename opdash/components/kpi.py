@@ -43,12 +43,16 @@ class KpiView(CatalogView):
     )
     window = param.String(
         default=DEFAULT_WINDOW,
-        doc="The span measured, ending at the page's moment (now, or the end of its last day). A duration: a number and s, m, h, d or w (90m, 6h, 14d).",
+        doc="The span measured, ending at the page's moment (now, or the end of its last day). A "
+        "duration: a number and s, m, h, d or w (90m, 6h, 14d).",
     )
     compare = param.Boolean(default=True, doc="Also show the span before it and the change.")
 
     title = "KPI"
-    summary = "One number: a metric over the last window (e.g. 24h), and its change from the window before."
+    summary = (
+        "One number: a metric over the last window (e.g. 24h), and its change from the window"
+        " before."
+    )
     spec_extras = {"event_types": {"maxItems": 50}}
     uses_filters = ("end", "zone", "actors", "event_types", "run", "workflow")
     uses_now = True

@@ -60,7 +60,8 @@ class PathsView(CatalogView):
 
     event = param.String(
         default="",
-        doc="The anchor: each entity's first event of this type (default: the loop's first event in the data).",
+        doc="The anchor: each entity's first event of this type (default: the loop's first event "
+        "in the data).",
     )
     anchor = param.Selector(
         default="start",
@@ -85,7 +86,10 @@ class PathsView(CatalogView):
     chain = param.String(default="", doc="Workflow whose chain is open under the node's list.")
 
     title = "Paths"
-    summary = "A Sankey of the paths entities take after (or before) their first event of a type; a click on a node lists who passed through it (docs/paths.md)."
+    summary = (
+        "A Sankey of the paths entities take after (or before) their first event of a type; a"
+        " click on a node lists who passed through it (docs/paths.md)."
+    )
     spec_extras = {"exclude": {"items": {"type": "string"}}}
     uses_filters = tuple(f for f in FILTER_NAMES if f != "event_types")
 

@@ -58,7 +58,10 @@ class RetentionView(CatalogView):
     cumulative = param.Boolean(default=False, doc="Cell k: back in period +k or any later one.")
 
     title = "Retention"
-    summary = "Cohorts by the period of their start event and the share that came back in each later period (docs/retention.md)."
+    summary = (
+        "Cohorts by the period of their start event and the share that came back in each "
+        "later period (docs/retention.md)."
+    )
     uses_filters = tuple(f for f in FILTER_NAMES if f != "event_types")
 
     def __init__(self, catalog=None, filters=None, **params: Any) -> None:

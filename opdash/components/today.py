@@ -89,7 +89,10 @@ class TodayStrip(CatalogView):
     """
 
     title = "Today"
-    summary = "The local day so far: loop counts, conversion strip, pending tasks, alerts, the latest insight."
+    summary = (
+        "The local day so far: loop counts, conversion strip, pending tasks, alerts, the "
+        "latest insight."
+    )
     uses_filters = ("end", "zone", "actors", "run", "workflow")
     uses_now = True
 
