@@ -105,11 +105,11 @@ class Dashboard(param.Parameterized):
             if view is not None:
                 prefix = None
                 if tile.controls and tile.kind.has_controls:
-                    names = view_choices(view)
+                    names = view.choices()
                     prefix = f"t{index + 1}-" if used & set(names) else ""
                     used |= {prefix + n for n in names}
                 views.append((view, prefix))
-                self._initial[id(view)] = {name: getattr(view, name) for name in view_choices(view)}
+                self._initial[id(view)] = {name: getattr(view, name) for name in view.choices()}
             blocks.append(block)
         self._views[key] = views
         return page_layout(page, blocks)
@@ -275,11 +275,6 @@ def first_page_views(catalog: Catalog, spec: DashboardSpec, filters: Filters) ->
             except Exception:  # noqa: BLE001  (the session shows the error card)
                 continue
     return views
-
-
-def view_choices(view: CatalogView) -> list[str]:
-    """A view's own parameters (what it lets the operator choose), in declaration order."""
-    return view.choices()
 
 
 def build_app(

@@ -107,25 +107,23 @@ class CatalogView(Viewer):
     server_settings: tuple[str, ...] = ("stale_after",)
 
     @classmethod
-    def choices(cls) -> list[str]:
-        """The view's own parameters (what it lets the operator choose), in declaration order."""
+    def own_params(cls) -> list[str]:
+        """The view's parameters beyond those every view has, in declaration order."""
         shared = set(CatalogView.param) | {"name"}
-        return [
-            name
-            for name in cls.param
-            if name not in shared and (cls.param[name].precedence or 0) >= 0  # <0: a setting
-        ]
+        return [name for name in cls.param if name not in shared]
+
+    @classmethod
+    def choices(cls) -> list[str]:
+        """The view's own parameters the operator chooses (a negative precedence: a setting)."""
+        return [n for n in cls.own_params() if (cls.param[n].precedence or 0) >= 0]
 
     @classmethod
     def spec_keys(cls) -> list[str]:
         """The keys a spec may set on this view's tile: its choices, then its settings."""
-        shared = set(CatalogView.param) | {"name"}
         settings = [
-            name
-            for name in cls.param
-            if name not in shared
-            and (cls.param[name].precedence or 0) < 0
-            and name not in cls.server_settings
+            n
+            for n in cls.own_params()
+            if (cls.param[n].precedence or 0) < 0 and n not in cls.server_settings
         ]
         return [*cls.choices(), *settings]
 

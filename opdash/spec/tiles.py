@@ -56,10 +56,8 @@ TILE_TYPES: dict[str, TileType] = {
         TileType("alerts", "alerts:AlertsView", has_controls=True),
         TileType("chain", "chain:WorkflowChain", has_controls=True),
         TileType("data-quality", "quality:DataQuality"),
-        TileType(
-            "markdown", "state:MarkdownState", source_kind="markdown", checks=("markdown_source",)
-        ),
-        TileType("json-state", "state:JsonState", source_kind="json", checks=("json_source",)),
+        TileType("markdown", "state:MarkdownState", source_kind="markdown"),
+        TileType("json-state", "state:JsonState", source_kind="json"),
         TileType("sql", "sql:SqlView", checks=("read_only_query",)),
     )
 }

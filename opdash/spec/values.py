@@ -3,7 +3,8 @@ otherwise refuse the value with, run by ``opdash check`` before anything is draw
 
 Two kinds, both declared rather than branched on: checks of a *key*, which run on every tile
 that has the key (a ``window`` is a duration wherever it appears), and checks of a *tile type*,
-named by its ``TileType.checks`` (a funnel's ``dropped_at`` must name one of its steps). They
+named by its ``TileType.checks`` (a funnel's ``dropped_at`` must name one of its steps), and
+the file a state tile shows (its ``TileType.source_kind``). They
 live here and not on the components because checking a spec must not import Panel. Each check
 raises ``UsageError`` with what is wrong; the hint says what to do.
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from opdash.errors import UsageError
+from opdash.spec.tiles import TILE_TYPES
 
 
 class ValueProblem(NamedTuple):
@@ -99,22 +101,18 @@ def read_only_query(tile: dict[str, Any], root: Path | None) -> list[ValueProble
     return []
 
 
-def source_inside_folder(kind: str) -> Callable[[dict[str, Any], Path | None], list[ValueProblem]]:
-    """The state file a ``markdown`` or ``json-state`` tile shows must be a readable file of
-    that kind inside the artifact folder (not checked without a folder)."""
+def source_problems(tile: dict[str, Any], kind: str, root: Path | None) -> list[ValueProblem]:
+    """The state file a tile with a ``source_kind`` shows must be a readable file of that kind
+    inside the artifact folder (not checked without a folder)."""
+    from opdash.metrics.state import state_file
 
-    def check(tile: dict[str, Any], root: Path | None) -> list[ValueProblem]:
-        from opdash.metrics.state import state_file
-
-        if root is None:
-            return []
-        try:
-            state_file(root, tile["source"], kind)
-        except UsageError as exc:
-            return [ValueProblem("source", str(exc), "name a file inside the artifact folder")]
+    if root is None:
         return []
-
-    return check
+    try:
+        state_file(root, tile["source"], kind)
+    except UsageError as exc:
+        return [ValueProblem("source", str(exc), "name a file inside the artifact folder")]
+    return []
 
 
 #: Tile-type check name -> the check (``TileType.checks`` names them).
@@ -123,15 +121,13 @@ TYPE_CHECKS: dict[str, Callable[[dict[str, Any], Path | None], list[ValueProblem
     "attribution_within_steps": attribution_within_steps,
     "dropped_at_within_steps": dropped_at_within_steps,
     "read_only_query": read_only_query,
-    "markdown_source": source_inside_folder("markdown"),
-    "json_source": source_inside_folder("json"),
 }
 
 
-def value_problems(
-    tile: dict[str, Any], checks: tuple[str, ...], root: Path | None
-) -> list[ValueProblem]:
-    """The problems of a schema-valid tile's values: its keys' checks, then its type's."""
+def value_problems(tile: dict[str, Any], root: Path | None) -> list[ValueProblem]:
+    """The problems of a schema-valid tile's values: its keys' checks, then its type's (its
+    named checks, and its source file when it shows one)."""
+    kind = TILE_TYPES[tile["type"]]
     out: list[ValueProblem] = []
     for key, (check, hint) in KEY_CHECKS.items():
         if key in tile:
@@ -139,6 +135,8 @@ def value_problems(
                 check(tile[key])
             except UsageError as exc:
                 out.append(ValueProblem(key, str(exc), hint))
-    for name in checks:
+    for name in kind.checks:
         out.extend(TYPE_CHECKS[name](tile, root))
+    if kind.source_kind:
+        out.extend(source_problems(tile, kind.source_kind, root))
     return out

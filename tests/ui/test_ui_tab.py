@@ -25,10 +25,7 @@ pytestmark = pytest.mark.ui
 MOST_GROWTH = 0.10
 
 
-def test_a_tab_left_open_all_day_does_not_grow(page: Page):
-    errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+def test_a_tab_left_open_all_day_does_not_grow(page: Page, console):
     samples: list[Sample] = []
     with opdash_serve(DEMO, ready_query="?page=quality") as url:
         samples = play(
@@ -49,4 +46,4 @@ def test_a_tab_left_open_all_day_does_not_grow(page: Page):
         window.fill("1h")
         window.press("Enter")
         expect(closed).to_have_text("0", timeout=SLOW)
-    assert errors == []
+    assert console == []

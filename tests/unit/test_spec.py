@@ -850,7 +850,6 @@ def test_the_schema_is_draft_2020_12_and_matches_the_components():
     import param
     from jsonschema import Draft202012Validator
 
-    from opdash.app import view_choices
     from opdash.components.base import CatalogView
     from opdash.spec.check import dashboard_schema
     from opdash.spec.tiles import TILE_KEYS
@@ -872,7 +871,7 @@ def test_the_schema_is_draft_2020_12_and_matches_the_components():
             for p in cls.param
             if p not in shared and (cls.param[p].precedence or 0) < 0 and p not in SERVER_SETTINGS
         ]
-        own = [*view_choices(cls), *layout]
+        own = [*cls.choices(), *layout]
         props = defs[f"tile-{name}"]["properties"]
         assert set(props) == {*TILE_KEYS, *own}, name
         assert props["type"] == {"const": name}
